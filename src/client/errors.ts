@@ -1,0 +1,19 @@
+// Errors the SDK throws. `code` is the API's error code (LOCK_TIMEOUT, DEADLOCK, NOT_HELD, …)
+// or NETWORK / DEADLINE_EXCEEDED for failures before an answer arrived.
+
+export class DsyncApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'DsyncApiError';
+  }
+
+  /** Worth retrying on another node: no leader yet, node shutting down, network trouble. */
+  get retryable(): boolean {
+    return this.status === 503 || this.code === 'NETWORK';
+  }
+}

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { checkLinearizable, type RegisterOp } from './linearizability.js';
+
+const w = (key: string, value: string | null, call: number, ret: number | null): RegisterOp =>
+  ({ op: 'write', key, value, call, ret });
+const r = (key: string, value: string | null, call: number, ret: number | null): RegisterOp =>
+  ({ op: 'read', key, value, call, ret });
+
+describe('checkLinearizable (register per key)', () => {
+  it('accepts the empty history and sequential histories', () => {
+    expect(checkLinearizable([])).toEqual({ ok: true });
+    expect(checkLinearizable([r('k', null, 0, 1), w('k', 'a', 2, 3), r('k', 'a', 4, 5)]).ok)
+      .toBe(true);
+  });
+
+  it('accepts a read overlapping a write returning either value', () => {
+    for (const seen of ['a', null]) {
+      expect(checkLinearizable([w('k', 'a', 0, 10), r('k', seen, 1, 2)]).ok).toBe(true);
+    }
+  });
+
+  it('rejects a stale read after a completed write and names the key', () => {
+    const res = checkLinearizable([
+      w('x', 'ok', 0, 1), w('k', 'a', 0, 1), w('k', 'b', 2, 3), r('k', 'a', 4, 5),
+    ]);
+    expect(res.ok).toBe(false);
+    if (res.ok === false) {
+      expect(res.key).toBe('k');
+      expect(res.counterexample.history).toHaveLength(3);
+      expect(res.counterexample.longestLinearization.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('rejects a read of a value never written, and reads that flip back', () => {
+    expect(checkLinearizable([r('k', 'ghost', 0, 1)]).ok).toBe(false);
+    // Two sequential reads may not see b then a when the writes are ordered a then b.
+    const flip = [w('k', 'a', 0, 10), w('k', 'b', 0, 10), r('k', 'b', 11, 12), r('k', 'a', 13, 14)];
+    expect(checkLinearizable(flip).ok).toBe(false);
+    // ...but two concurrent readers may disagree on the order while the writes are in flight.
+    const ok = [w('k', 'a', 0, 10), w('k', 'b', 0, 10), r('k', 'b', 1, 2), r('k', 'a', 3, 4)];
+    expect(checkLinearizable(ok).ok).toBe(true);
+  });
+
+  it('treats a pending write as possibly applied at any later time, or never', () => {
+    expect(checkLinearizable([w('k', 'a', 0, null), r('k', null, 1, 2), r('k', 'a', 3, 4)]).ok)
+      .toBe(true);
+    expect(checkLinearizable([w('k', 'a', 0, null), r('k', null, 1, 2)]).ok).toBe(true);
+    // Once seen, a pending write cannot be unseen.
+    expect(checkLinearizable([w('k', 'a', 0, null), r('k', 'a', 1, 2), r('k', null, 3, 4)]).ok)
+      .toBe(false);
+    // Pending reads constrain nothing.
+    expect(checkLinearizable([r('k', 'nonsense', 0, null)]).ok).toBe(true);
+  });
+
+  it('uses the initial value and keys independently', () => {
+    const h = [r('a', 'A0', 0, 1), r('b', 'B0', 0, 1)];
+    expect(checkLinearizable(h, { initial: (k) => `${k.toUpperCase()}0` }).ok).toBe(true);
+    expect(checkLinearizable(h).ok).toBe(false);
+  });
+
+  it('returns unknown instead of searching forever', () => {
+    // Many concurrent writes and a read history that fails late forces a wide search.
+    const h: RegisterOp[] = [];
+    for (let i = 0; i < 14; i++) h.push(w('k', `v${i}`, 0, 100));
+    h.push(r('k', 'never', 101, 102));
+    const res = checkLinearizable(h, { statesMax: 500 });
+    expect(res.ok).toBe('unknown');
+  });
+
+  it('checks a long sequential history quickly', () => {
+    const h: RegisterOp[] = [];
+    for (let i = 0; i < 2000; i++) {
+      h.push(w('k', `v${i}`, 4 * i, 4 * i + 1), r('k', `v${i}`, 4 * i + 2, 4 * i + 3));
+    }
+    expect(checkLinearizable(h).ok).toBe(true);
+  });
+});

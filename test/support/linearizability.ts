@@ -1,0 +1,148 @@
+// A Wing–Gong linearizability checker (with the memoisation of Lowe's WGL variant) for a
+// read/write register per key. Registers are independent, so the history is split by key and
+// each key is checked on its own (P-compositionality), which keeps the search small.
+//
+// Operations whose outcome is unknown (pending: the caller gave up, the node crashed) have
+// `ret: null`: a pending write may take effect at any point after its call or never; a
+// pending read constrains nothing and is dropped. A failed operation that is known not to
+// have taken effect should simply be left out of the history.
+
+export type RegisterValue = string | number | null;
+
+export interface RegisterOp {
+  readonly op: 'read' | 'write';
+  readonly key: string;
+  /** For a write the value written; for a read the value it returned. */
+  readonly value: RegisterValue;
+  /** Invocation time; any clock that orders real time. */
+  readonly call: number;
+  /** Response time, or null when the outcome is unknown. */
+  readonly ret: number | null;
+  /** Free-form label printed in counterexamples (client, node, request id). */
+  readonly label?: string;
+}
+
+export type LinearizabilityResult =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly key: string;
+      /** The key's history sorted by call, and the longest linearisable prefix found. */
+      readonly counterexample: {
+        readonly history: readonly RegisterOp[];
+        readonly longestLinearization: readonly RegisterOp[];
+      };
+    }
+  | { readonly ok: 'unknown'; readonly key: string; readonly exploredStates: number };
+
+export interface CheckOptions {
+  /** Value of every register before the history, default null. */
+  readonly initial?: (key: string) => RegisterValue;
+  /** Search states per key before giving up with 'unknown', default 200_000. */
+  readonly statesMax?: number;
+}
+
+export const DEFAULT_CHECK_STATES_MAX = 200_000;
+
+export function checkLinearizable(
+  history: readonly RegisterOp[],
+  opts: CheckOptions = {},
+): LinearizabilityResult {
+  const byKey = new Map<string, RegisterOp[]>();
+  for (const op of history) {
+    if (op.ret !== null && op.ret < op.call) throw new Error(`op returns before its call: ${op.key}`);
+    if (op.op === 'read' && op.ret === null) continue;
+    let ops = byKey.get(op.key);
+    if (ops === undefined) byKey.set(op.key, (ops = []));
+    ops.push(op);
+  }
+  for (const [key, ops] of [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const result = checkKey(key, ops, opts.initial?.(key) ?? null,
+      opts.statesMax ?? DEFAULT_CHECK_STATES_MAX);
+    if (result.ok !== true) return result;
+  }
+  return { ok: true };
+}
+
+interface Frame {
+  readonly state: RegisterValue;
+  /** Index into `ops` of the operation linearised to reach this frame (-1 at the root). */
+  readonly via: number;
+  /** Next candidate to try from this frame. */
+  next: number;
+}
+
+function checkKey(
+  key: string,
+  unsorted: readonly RegisterOp[],
+  initial: RegisterValue,
+  statesMax: number,
+): LinearizabilityResult {
+  const ops = [...unsorted].sort((a, b) => a.call - b.call);
+  const n = ops.length;
+  const retOf = (i: number): number => ops[i]!.ret ?? Number.POSITIVE_INFINITY;
+  const completed = ops.filter((o) => o.ret !== null).length;
+  const done = new Uint8Array(n);
+  let doneCompleted = 0;
+  const seen = new Set<string>();
+  const stack: Frame[] = [{ state: initial, via: -1, next: 0 }];
+  let longest: number[] = [];
+  let explored = 0;
+
+  while (stack.length > 0) {
+    if (doneCompleted === completed) return { ok: true };
+    const frame = stack[stack.length - 1]!;
+    // The earliest response among pending-to-linearise ops bounds which ops may go next:
+    // an op invoked after some other op returned cannot be linearised before it.
+    let minRet = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < n; i++) if (done[i] === 0) minRet = Math.min(minRet, retOf(i));
+    let advanced = false;
+    while (frame.next < n) {
+      const i = frame.next++;
+      const op = ops[i]!;
+      if (done[i] === 1 || op.call > minRet) continue;
+      if (op.op === 'read' && op.value !== frame.state) continue;
+      const state = op.op === 'write' ? op.value : frame.state;
+      done[i] = 1;
+      const memo = `${bitsKey(done)}|${typeof state}:${String(state)}`;
+      if (seen.has(memo)) { done[i] = 0; continue; }
+      seen.add(memo);
+      if (++explored > statesMax) return { ok: 'unknown', key, exploredStates: explored };
+      if (op.ret !== null) doneCompleted++;
+      stack.push({ state, via: i, next: 0 });
+      advanced = true;
+      break;
+    }
+    if (advanced) {
+      if (stack.length - 1 > longest.length) longest = stack.slice(1).map((f) => f.via);
+      continue;
+    }
+    stack.pop();
+    if (frame.via >= 0) {
+      done[frame.via] = 0;
+      if (ops[frame.via]!.ret !== null) doneCompleted--;
+    }
+  }
+  if (doneCompleted === completed) return { ok: true };
+  return {
+    ok: false,
+    key,
+    counterexample: { history: ops, longestLinearization: longest.map((i) => ops[i]!) },
+  };
+}
+
+function bitsKey(bits: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bits.length; i += 15) {
+    let word = 0;
+    for (let j = i; j < Math.min(i + 15, bits.length); j++) word = (word << 1) | bits[j]!;
+    out += String.fromCharCode(word + 0x100);
+  }
+  return out;
+}
+
+/** One readable line per operation, for failure messages. */
+export function describeOps(ops: readonly RegisterOp[]): string {
+  return ops.map((o) => `${o.label ?? ''} ${o.op}(${o.key})=${JSON.stringify(o.value)} ` +
+    `[${o.call}, ${o.ret ?? 'pending'}]`).join('\n');
+}

@@ -1,0 +1,117 @@
+// Which locks have something due (a lease expiry or a wait deadline) by a given time, without
+// scanning every lock on every command. One entry per lock: the earliest of its deadlines.
+// A binary min-heap with lazy deletion: a heap entry is live only while it matches the
+// lock's current deadline, and the heap is rebuilt when stale entries outnumber live ones,
+// so its size stays within 2 × locks + HEAP_SLACK_ENTRIES.
+//
+// This index is derived state: it is never part of a snapshot, and callers must not let its
+// internal order leak into results (takeDue returns names sorted).
+import { assert } from '../assert.js';
+
+interface HeapEntry {
+  readonly atMs: number;
+  readonly name: string;
+}
+
+/** Stale entries tolerated beyond 2 × live before the heap is rebuilt. */
+const HEAP_SLACK_ENTRIES = 64;
+
+function less(a: HeapEntry, b: HeapEntry): boolean {
+  return a.atMs < b.atMs || (a.atMs === b.atMs && a.name < b.name);
+}
+
+export class DeadlineIndex {
+  private readonly current = new Map<string, number>();
+  private heap: HeapEntry[] = [];
+
+  get size(): number {
+    return this.current.size;
+  }
+
+  get(name: string): number | undefined {
+    return this.current.get(name);
+  }
+
+  /** Sets (or with null clears) the earliest deadline of `name`. */
+  set(name: string, atMs: number | null): void {
+    if (atMs === null) {
+      this.current.delete(name);
+      return;
+    }
+    assert(Number.isSafeInteger(atMs), `deadline of ${name} must be a safe integer: ${atMs}`);
+    if (this.current.get(name) === atMs) return;
+    this.current.set(name, atMs);
+    this.push({ atMs, name });
+    if (this.heap.length > 2 * this.current.size + HEAP_SLACK_ENTRIES) this.rebuild();
+  }
+
+  /** The earliest live deadline, or null when nothing is pending. */
+  earliest(): number | null {
+    this.dropStaleTop();
+    return this.heap[0]?.atMs ?? null;
+  }
+
+  /** Names whose deadline is <= nowMs, sorted by name; their entries are cleared (the caller
+   * processes each lock and sets its new deadline). */
+  takeDue(nowMs: number): string[] {
+    const due: string[] = [];
+    for (;;) {
+      this.dropStaleTop();
+      const top = this.heap[0];
+      if (top === undefined || top.atMs > nowMs) break;
+      this.pop();
+      this.current.delete(top.name);
+      due.push(top.name);
+    }
+    return due.sort();
+  }
+
+  private dropStaleTop(): void {
+    for (;;) {
+      const top = this.heap[0];
+      if (top === undefined || this.current.get(top.name) === top.atMs) return;
+      this.pop();
+    }
+  }
+
+  private rebuild(): void {
+    this.heap = [];
+    for (const [name, atMs] of this.current) this.push({ atMs, name });
+  }
+
+  private push(e: HeapEntry): void {
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = h[parent];
+      assert(p !== undefined, 'heap parent exists');
+      if (!less(e, p)) break;
+      h[i] = p;
+      i = parent;
+    }
+    h[i] = e;
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop();
+    if (last === undefined || h.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      let best = last;
+      const lv = h[l];
+      const rv = h[r];
+      if (lv !== undefined && less(lv, best)) { m = l; best = lv; }
+      if (rv !== undefined && less(rv, best)) { m = r; best = rv; }
+      if (m === i) break;
+      h[i] = best;
+      i = m;
+    }
+    h[i] = last;
+  }
+}

@@ -1,0 +1,477 @@
+// The lock table: a pure, deterministic state machine replicated by Raft. It knows nothing
+// of Raft, HTTP or clocks: each command arrives with its Raft index and the leader's clock,
+// and yields one result for the requester plus events for OTHER requests (grants to waiters,
+// wait timeouts, expired leases) that the shell turns into answers to open HTTP calls.
+//
+// Decisions made here (API.md "Locks" and the lock-service issue):
+// - A lease is live while expiresAt > nowMs. Every command except extendLeases first expires
+//   what is due at its nowMs (so `tick` is just that), and grants what the expiry frees.
+// - Fencing token = max(index, lastToken + 1): the grant's Raft index unless one command
+//   grants several, and strictly increasing either way.
+// - Waiters are FIFO, granted in the same command that frees the lock, as far as FIFO
+//   compatibility allows; a waiting exclusive blocks every later request.
+// - A shared holder asking for exclusive upgrades at once when it is the only holder, and
+//   otherwise waits at the front of the queue. Losing the shared grant (release, expiry)
+//   cancels that pending upgrade.
+// - Asking again while waiting keeps the place (and the original mode); the deadline becomes
+//   the later of the old and the new one.
+// - Iteration that decides anything runs in sorted or FIFO order, never in Map order of
+//   derived indexes, so a restored replica behaves exactly like one that never restarted.
+import { assert } from '../assert.js';
+import type {
+  ApplyCtx, LockCommand, LockEvent, LockMode, LockResult, LockView, NotHeldReason,
+} from './commands.js';
+import { DeadlineIndex } from './lock-table-deadlines.js';
+import { findCycleThrough } from './lock-table-graph.js';
+import { checkTableInvariants } from './lock-table-invariants.js';
+import { type LockLimits, parseLockLimits } from './lock-table-limits.js';
+import {
+  decodeTableState, encodeTableState, type ExpiredMark, type Holder, type LockEntry,
+  type Waiter,
+} from './lock-table-snapshot.js';
+
+export type { LockLimits } from './lock-table-limits.js';
+export { DEFAULT_LOCK_LIMITS, parseLockLimits } from './lock-table-limits.js';
+
+export interface LockTableStats {
+  readonly locks: number;
+  readonly holders: number;
+  readonly waiters: number;
+  /** Owners that hold or wait on at least one lock. */
+  readonly owners: number;
+  readonly expiredRemembered: number;
+  readonly lastToken: number;
+}
+
+type AcquireCmd = Extract<LockCommand, { type: 'acquire' }>;
+
+export function conflicts(a: LockMode, b: LockMode): boolean {
+  return a === 'exclusive' || b === 'exclusive';
+}
+
+function expiredKey(name: string, owner: string): string {
+  // Names and owners never contain control characters, so NUL cannot be ambiguous.
+  return `${name}\u0000${owner}`;
+}
+
+export class LockTable {
+  readonly limits: LockLimits;
+  private readonly locks = new Map<string, LockEntry>();
+  /** Derived: the locks each owner holds or waits on. */
+  private readonly ownerLocks = new Map<string, Set<string>>();
+  /** Derived: the earliest lease expiry or wait deadline of each lock. */
+  private readonly deadlines = new DeadlineIndex();
+  /** Recent expiries, oldest first (Map insertion order is replicated via the snapshot). */
+  private readonly expired = new Map<string, ExpiredMark>();
+  private lastToken = 0;
+
+  constructor(limits: Partial<LockLimits> = {}) {
+    this.limits = parseLockLimits(limits);
+  }
+
+  apply(cmd: LockCommand, ctx: ApplyCtx): { result: LockResult; events: LockEvent[] } {
+    assert(Number.isSafeInteger(ctx.index) && ctx.index >= 1, `bad apply index ${ctx.index}`);
+    assert(Number.isSafeInteger(ctx.nowMs) && ctx.nowMs >= 0, `bad apply time ${ctx.nowMs}`);
+    const events: LockEvent[] = [];
+    // A new leader's clock may already be past leases that the old leader would have kept
+    // alive by renewals: extendLeases must run before anything expires them.
+    if (cmd.type !== 'extendLeases') this.expireDue(ctx, events);
+    const result = this.dispatch(cmd, ctx, events);
+    return { result, events };
+  }
+
+  private dispatch(cmd: LockCommand, ctx: ApplyCtx, events: LockEvent[]): LockResult {
+    switch (cmd.type) {
+      case 'acquire':
+        return this.acquire(cmd, ctx);
+      case 'release':
+        return this.release(cmd.name, cmd.owner, cmd.token, ctx, events);
+      case 'renew':
+        return this.renew(cmd.name, cmd.owner, cmd.ttlMs, ctx);
+      case 'cancelWait':
+        return this.cancelWait(cmd.name, cmd.owner, ctx, events);
+      case 'tick':
+        return { type: 'ok' };
+      case 'extendLeases':
+        return this.extendLeases(cmd.byMs);
+    }
+  }
+
+  // ---- acquire ------------------------------------------------------------------------
+
+  private acquire(cmd: AcquireCmd, ctx: ApplyCtx): LockResult {
+    assert(cmd.ttlMs > 0 && cmd.waitMs >= 0, 'acquire needs ttlMs > 0 and waitMs >= 0');
+    const entry = this.locks.get(cmd.name);
+    const holder = entry?.holders.find((h) => h.owner === cmd.owner);
+    if (entry !== undefined && holder !== undefined &&
+        (cmd.mode === 'shared' || holder.mode === 'exclusive')) {
+      // Idempotent retry: the same grant and token, with a fresh lease.
+      holder.ttlMs = cmd.ttlMs;
+      holder.expiresAt = ctx.nowMs + cmd.ttlMs;
+      this.settle(cmd.name, entry);
+      return { type: 'granted', name: cmd.name, owner: cmd.owner, mode: holder.mode,
+        token: holder.token, expiresAt: holder.expiresAt };
+    }
+    const waiter = entry?.waiters.find((w) => w.owner === cmd.owner);
+    if (entry !== undefined && waiter !== undefined) {
+      waiter.deadline = Math.max(waiter.deadline, ctx.nowMs + cmd.waitMs);
+      if (cmd.requestId !== undefined) waiter.requestId = cmd.requestId;
+      this.settle(cmd.name, entry);
+      return { type: 'waiting', name: cmd.name, owner: cmd.owner, mode: waiter.mode,
+        deadline: waiter.deadline };
+    }
+    return holder === undefined ? this.acquireFresh(cmd, entry, ctx)
+      : this.acquireUpgrade(cmd, entry, ctx);
+  }
+
+  private acquireFresh(cmd: AcquireCmd, entry: LockEntry | undefined, ctx: ApplyCtx): LockResult {
+    if (entry === undefined && this.locks.size >= this.limits.locksMax) {
+      return { type: 'exhausted', limit: 'locks', max: this.limits.locksMax };
+    }
+    if ((this.ownerLocks.get(cmd.owner)?.size ?? 0) >= this.limits.locksPerOwnerMax) {
+      return { type: 'exhausted', limit: 'locksPerOwner', max: this.limits.locksPerOwnerMax };
+    }
+    const e = entry ?? { holders: [], waiters: [] };
+    const compatible = e.waiters.length === 0 &&
+      e.holders.every((h) => !conflicts(h.mode, cmd.mode));
+    if (compatible && e.holders.length >= this.limits.holdersPerLockMax) {
+      return { type: 'exhausted', limit: 'holdersPerLock', max: this.limits.holdersPerLockMax };
+    }
+    if (compatible) {
+      if (entry === undefined) this.locks.set(cmd.name, e);
+      this.addOwnerLock(cmd.owner, cmd.name);
+      const h = this.grant(cmd.name, e, cmd.owner, cmd.mode, cmd.ttlMs, ctx);
+      this.settle(cmd.name, e);
+      return { type: 'granted', name: cmd.name, owner: cmd.owner, mode: h.mode, token: h.token,
+        expiresAt: h.expiresAt };
+    }
+    assert(entry !== undefined, 'only an existing lock can be incompatible');
+    return this.enqueue(cmd, entry, false, ctx);
+  }
+
+  private acquireUpgrade(cmd: AcquireCmd, entry: LockEntry | undefined, ctx: ApplyCtx)
+    : LockResult {
+    assert(entry !== undefined && cmd.mode === 'exclusive', 'upgrade of a held shared lock');
+    if (entry.holders.length === 1) {
+      // The only holder: nobody to wait for, and an upgrade goes ahead of the queue.
+      const h = this.grant(cmd.name, entry, cmd.owner, 'exclusive', cmd.ttlMs, ctx);
+      this.settle(cmd.name, entry);
+      return { type: 'granted', name: cmd.name, owner: cmd.owner, mode: h.mode, token: h.token,
+        expiresAt: h.expiresAt };
+    }
+    return this.enqueue(cmd, entry, true, ctx);
+  }
+
+  /** The request cannot be granted now: answer timeout, exhausted or deadlock, or queue it
+   * (at the back; at the front for an upgrade). */
+  private enqueue(cmd: AcquireCmd, entry: LockEntry, upgrade: boolean, ctx: ApplyCtx)
+    : LockResult {
+    if (cmd.waitMs === 0) return { type: 'timeout' };
+    if (entry.waiters.length >= this.limits.waitersPerLockMax) {
+      return { type: 'exhausted', limit: 'waitersPerLock', max: this.limits.waitersPerLockMax };
+    }
+    const w: Waiter = { owner: cmd.owner, mode: cmd.mode, ttlMs: cmd.ttlMs,
+      deadline: ctx.nowMs + cmd.waitMs, requestId: cmd.requestId ?? null };
+    if (upgrade) entry.waiters.unshift(w);
+    else entry.waiters.push(w);
+    this.addOwnerLock(cmd.owner, cmd.name);
+    // Queuing only adds edges that start at the requester or lead into it (an upgrade at
+    // the front is waited on by those behind, who already waited on it as a holder), so
+    // any new cycle runs through the requester.
+    const cycle = findCycleThrough(cmd.owner, (o) => this.successors(o));
+    if (cycle !== null) {
+      entry.waiters.splice(entry.waiters.indexOf(w), 1);
+      this.dropOwnerIfGone(cmd.name, cmd.owner);
+      return { type: 'deadlock', cycle };
+    }
+    this.settle(cmd.name, entry);
+    return { type: 'waiting', name: cmd.name, owner: cmd.owner, mode: cmd.mode,
+      deadline: w.deadline };
+  }
+
+  // ---- release, renew, cancelWait, extendLeases -----------------------------------------
+
+  private notHeld(name: string, owner: string): LockResult {
+    const reason: NotHeldReason = this.expired.has(expiredKey(name, owner)) ? 'expired'
+      : 'not_holder';
+    return { type: 'notHeld', reason };
+  }
+
+  private release(name: string, owner: string, token: number | undefined, ctx: ApplyCtx,
+    events: LockEvent[]): LockResult {
+    const entry = this.locks.get(name);
+    const i = entry?.holders.findIndex((h) => h.owner === owner) ?? -1;
+    const holder = entry?.holders[i];
+    if (entry === undefined || holder === undefined) return this.notHeld(name, owner);
+    if (token !== undefined && token !== holder.token) {
+      return { type: 'notHeld', reason: 'stale_token' };
+    }
+    entry.holders.splice(i, 1);
+    this.cancelUpgrade(name, entry, owner, events);
+    this.grantWaiters(name, entry, ctx, events);
+    this.dropOwnerIfGone(name, owner);
+    this.settle(name, entry);
+    return { type: 'released' };
+  }
+
+  private renew(name: string, owner: string, ttlMs: number | undefined, ctx: ApplyCtx)
+    : LockResult {
+    const entry = this.locks.get(name);
+    const holder = entry?.holders.find((h) => h.owner === owner);
+    if (entry === undefined || holder === undefined) return this.notHeld(name, owner);
+    assert(ttlMs === undefined || ttlMs > 0, 'renew ttlMs must be positive');
+    // A renew with ttlMs changes the grant's own ttl, so later bare renews keep using it.
+    if (ttlMs !== undefined) holder.ttlMs = ttlMs;
+    holder.expiresAt = ctx.nowMs + holder.ttlMs;
+    this.settle(name, entry);
+    return { type: 'renewed', expiresAt: holder.expiresAt };
+  }
+
+  private cancelWait(name: string, owner: string, ctx: ApplyCtx, events: LockEvent[])
+    : LockResult {
+    const entry = this.locks.get(name);
+    const i = entry?.waiters.findIndex((w) => w.owner === owner) ?? -1;
+    const waiter = entry?.waiters[i];
+    // Nothing to cancel (granted or timed out meanwhile) is fine: the client is gone.
+    if (entry === undefined || waiter === undefined) return { type: 'ok' };
+    entry.waiters.splice(i, 1);
+    events.push(withRequestId({ type: 'waitCancelled', name, owner }, waiter.requestId));
+    // The waiter may have been the one blocking those behind it (a waiting exclusive).
+    this.grantWaiters(name, entry, ctx, events);
+    this.dropOwnerIfGone(name, owner);
+    this.settle(name, entry);
+    return { type: 'ok' };
+  }
+
+  private extendLeases(byMs: number): LockResult {
+    assert(Number.isSafeInteger(byMs) && byMs >= 0, `extendLeases by ${byMs}`);
+    for (const name of [...this.locks.keys()].sort()) {
+      const entry = this.locks.get(name);
+      assert(entry !== undefined, 'listed lock exists');
+      for (const h of entry.holders) h.expiresAt += byMs;
+      this.settle(name, entry);
+    }
+    return { type: 'ok' };
+  }
+
+  // ---- expiry and granting ----------------------------------------------------------------
+
+  /** Expires leases and fails waits due at ctx.nowMs, lock by lock in name order, and grants
+   * what that frees. */
+  private expireDue(ctx: ApplyCtx, events: LockEvent[]): void {
+    for (const name of this.deadlines.takeDue(ctx.nowMs)) {
+      const entry = this.locks.get(name);
+      assert(entry !== undefined, `due lock ${name} exists`);
+      const gone: string[] = [];
+      for (const h of entry.holders.filter((x) => x.expiresAt <= ctx.nowMs)) {
+        entry.holders.splice(entry.holders.indexOf(h), 1);
+        events.push({ type: 'expired', name, owner: h.owner, token: h.token });
+        this.rememberExpiry(name, h.owner, h.token);
+        this.cancelUpgrade(name, entry, h.owner, events);
+        gone.push(h.owner);
+      }
+      for (const w of entry.waiters.filter((x) => x.deadline <= ctx.nowMs)) {
+        entry.waiters.splice(entry.waiters.indexOf(w), 1);
+        events.push(withRequestId({ type: 'waitTimedOut', name, owner: w.owner }, w.requestId));
+        gone.push(w.owner);
+      }
+      this.grantWaiters(name, entry, ctx, events);
+      for (const owner of gone) this.dropOwnerIfGone(name, owner);
+      this.settle(name, entry);
+    }
+  }
+
+  /** Grants from the head of the queue while the head is compatible with the holders: a run
+   * of shared waiters goes in together, the first conflicting waiter stops the run. */
+  private grantWaiters(name: string, entry: LockEntry, ctx: ApplyCtx, events: LockEvent[])
+    : void {
+    for (;;) {
+      const head = entry.waiters[0];
+      if (head === undefined || !this.headGrantable(entry, head)) return;
+      entry.waiters.shift();
+      const h = this.grant(name, entry, head.owner, head.mode, head.ttlMs, ctx);
+      events.push(withRequestId({ type: 'granted', name, owner: h.owner, mode: h.mode,
+        token: h.token, expiresAt: h.expiresAt }, head.requestId));
+    }
+  }
+
+  /** Whether the waiter at the head of the queue could be granted now. */
+  headGrantable(entry: LockEntry, head: Waiter): boolean {
+    const others = entry.holders.filter((h) => h.owner !== head.owner);
+    if (others.some((h) => conflicts(h.mode, head.mode))) return false;
+    const upgrade = others.length !== entry.holders.length;
+    return upgrade || entry.holders.length < this.limits.holdersPerLockMax;
+  }
+
+  /** Makes `owner` a holder with a new token, replacing its shared grant on an upgrade. */
+  private grant(name: string, entry: LockEntry, owner: string, mode: LockMode, ttlMs: number,
+    ctx: ApplyCtx): Holder {
+    const token = Math.max(ctx.index, this.lastToken + 1);
+    assert(token > this.lastToken, 'fencing tokens strictly increase');
+    this.lastToken = token;
+    const previous = entry.holders.findIndex((h) => h.owner === owner);
+    if (previous >= 0) entry.holders.splice(previous, 1);
+    const h: Holder = { owner, mode, token, ttlMs, expiresAt: ctx.nowMs + ttlMs };
+    entry.holders.push(h);
+    this.expired.delete(expiredKey(name, owner));
+    return h;
+  }
+
+  /** The owner no longer holds `name`: its pending upgrade lost its premise. */
+  private cancelUpgrade(name: string, entry: LockEntry, owner: string, events: LockEvent[])
+    : void {
+    const i = entry.waiters.findIndex((w) => w.owner === owner);
+    const w = entry.waiters[i];
+    if (w === undefined) return;
+    entry.waiters.splice(i, 1);
+    events.push(withRequestId({ type: 'waitCancelled', name, owner }, w.requestId));
+  }
+
+  private rememberExpiry(name: string, owner: string, token: number): void {
+    if (this.limits.expiredMemoryMax === 0) return;
+    const key = expiredKey(name, owner);
+    this.expired.delete(key);
+    this.expired.set(key, { name, owner, token });
+    while (this.expired.size > this.limits.expiredMemoryMax) {
+      const oldest = this.expired.keys().next();
+      assert(oldest.done !== true, 'memory is not empty');
+      this.expired.delete(oldest.value);
+    }
+  }
+
+  // ---- derived indexes ----------------------------------------------------------------------
+
+  private addOwnerLock(owner: string, name: string): void {
+    let set = this.ownerLocks.get(owner);
+    if (set === undefined) {
+      set = new Set();
+      this.ownerLocks.set(owner, set);
+    }
+    set.add(name);
+  }
+
+  private dropOwnerIfGone(name: string, owner: string): void {
+    const entry = this.locks.get(name);
+    if (entry !== undefined && (entry.holders.some((h) => h.owner === owner) ||
+        entry.waiters.some((w) => w.owner === owner))) return;
+    const set = this.ownerLocks.get(owner);
+    if (set === undefined) return;
+    set.delete(name);
+    if (set.size === 0) this.ownerLocks.delete(owner);
+  }
+
+  /** After any change to a lock: forget it when empty, else index its next deadline. */
+  private settle(name: string, entry: LockEntry): void {
+    if (entry.holders.length === 0 && entry.waiters.length === 0) {
+      this.locks.delete(name);
+      this.deadlines.set(name, null);
+      return;
+    }
+    assert(this.locks.get(name) === entry, `lock ${name} is in the table`);
+    const head = entry.waiters[0];
+    assert(head === undefined || !this.headGrantable(entry, head),
+      () => `lock ${name}: the head waiter ${head?.owner} could be granted`);
+    let next = Number.MAX_SAFE_INTEGER;
+    for (const h of entry.holders) next = Math.min(next, h.expiresAt);
+    for (const w of entry.waiters) next = Math.min(next, w.deadline);
+    this.deadlines.set(name, next);
+  }
+
+  /** Wait-for edges of `owner`: in every lock it waits on, the holders whose mode conflicts
+   * with its request and the conflicting waiters ahead of it. Sorted, for determinism. */
+  successors(owner: string): string[] {
+    const out = new Set<string>();
+    for (const name of this.ownerLocks.get(owner) ?? []) {
+      const entry = this.locks.get(name);
+      assert(entry !== undefined, `owner index names a live lock ${name}`);
+      const i = entry.waiters.findIndex((w) => w.owner === owner);
+      const me = entry.waiters[i];
+      if (me === undefined) continue;
+      for (const h of entry.holders) {
+        if (h.owner !== owner && conflicts(h.mode, me.mode)) out.add(h.owner);
+      }
+      for (const w of entry.waiters.slice(0, i)) {
+        if (conflicts(w.mode, me.mode)) out.add(w.owner);
+      }
+    }
+    return [...out].sort();
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  /** API.md's view of one lock; an unknown name is simply free. Leases are shown as last
+   * applied: one past its expiresAt goes at the next command. */
+  get(name: string): LockView {
+    const entry = this.locks.get(name);
+    if (entry === undefined) return { name, mode: null, holders: [], waiters: [] };
+    return {
+      name,
+      mode: entry.holders[0]?.mode ?? null,
+      holders: entry.holders.map((h) => ({ owner: h.owner, mode: h.mode, token: h.token,
+        expiresAt: h.expiresAt })),
+      waiters: entry.waiters.map((w) => ({ owner: w.owner, mode: w.mode })),
+    };
+  }
+
+  /** Held or waited-on locks whose name starts with `prefix`, sorted by name, at most max. */
+  list(prefix: string, max: number): LockView[] {
+    assert(Number.isSafeInteger(max) && max >= 0, `list max ${max}`);
+    const names = [...this.locks.keys()].filter((n) => n.startsWith(prefix)).sort();
+    return names.slice(0, max).map((n) => this.get(n));
+  }
+
+  /** The earliest lease expiry or wait deadline: when the leader should propose `tick`. */
+  nextDeadline(): number | null {
+    return this.deadlines.earliest();
+  }
+
+  stats(): LockTableStats {
+    let holders = 0;
+    let waiters = 0;
+    for (const e of this.locks.values()) {
+      holders += e.holders.length;
+      waiters += e.waiters.length;
+    }
+    return { locks: this.locks.size, holders, waiters, owners: this.ownerLocks.size,
+      expiredRemembered: this.expired.size, lastToken: this.lastToken };
+  }
+
+  // ---- snapshots and invariants ----------------------------------------------------------------
+
+  snapshot(): Uint8Array {
+    return encodeTableState({ locks: this.locks, expired: [...this.expired.values()],
+      lastToken: this.lastToken });
+  }
+
+  static restore(data: Uint8Array, limits: Partial<LockLimits> = {}): LockTable {
+    const state = decodeTableState(data);
+    const t = new LockTable(limits);
+    t.lastToken = state.lastToken;
+    for (const m of state.expired) t.expired.set(expiredKey(m.name, m.owner), m);
+    for (const [name, entry] of state.locks) {
+      t.locks.set(name, entry);
+      for (const h of entry.holders) t.addOwnerLock(h.owner, name);
+      for (const w of entry.waiters) t.addOwnerLock(w.owner, name);
+      t.settle(name, entry);
+    }
+    t.checkInvariants();
+    return t;
+  }
+
+  /** Checks every invariant of the table against its derived indexes; throws
+   * AssertionError on the first broken one. O(size of the table): tests run it after every
+   * command, production after restore. */
+  checkInvariants(): void {
+    checkTableInvariants({
+      locks: this.locks, ownerLocks: this.ownerLocks, expired: this.expired,
+      lastToken: this.lastToken, limits: this.limits,
+      deadlineOf: (name) => this.deadlines.get(name),
+      headGrantable: (e, w) => this.headGrantable(e, w),
+      successors: (o) => this.successors(o),
+    });
+  }
+}
+
+function withRequestId<E extends LockEvent>(event: E, requestId: string | null): E {
+  return requestId === null ? event : { ...event, requestId };
+}

@@ -1,0 +1,358 @@
+// Node configuration: one validated object built from CLI flags, `DSYNC_*` environment
+// variables and documented defaults, in that order of precedence. Every field is declared once
+// in NODE_CONFIG_FIELDS (flag, env var, help text) and once in the zod schema (type, bounds),
+// and relationships between fields are checked at start-up so that a bad deployment fails
+// fast with a message that names the field, instead of misbehaving later.
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { InvalidArgumentError } from './errors.js';
+
+export const SERVICES = ['lock', 'queue', 'cache'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const WRITE_POLICIES = ['write-back', 'write-through'] as const;
+export type WritePolicy = (typeof WRITE_POLICIES)[number];
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const GIB = 1024 * MIB;
+
+/** HTTP listen address. Default 0.0.0.0 so a pod answers on its pod IP. */
+export const DEFAULT_HTTP_HOST = '0.0.0.0';
+/** HTTP port, 1..65535 (0 = any free port, tests only). */
+export const DEFAULT_HTTP_PORT = 8080;
+/** Peer (Raft / coherence transport) listen address. */
+export const DEFAULT_PEER_HOST = '0.0.0.0';
+/** Peer port, 1..65535 (0 = any free port), distinct from the HTTP port. */
+export const DEFAULT_PEER_PORT = 7000;
+/** Parent of per-node data directories: the default dataDir is `dsync-data/<nodeId>`. */
+export const DEFAULT_DATA_ROOT = 'dsync-data';
+/** Shared secret checked when peers connect, 8..256 chars. The default is for local trials
+ * only; `usesDefaultClusterToken()` lets the launcher warn about it. */
+export const DEFAULT_CLUSTER_TOKEN = 'dsync-insecure-dev-token';
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+/** Largest request body, 1 KiB..64 MiB. */
+export const DEFAULT_BODY_BYTES_MAX = MIB;
+/** Length of one Raft tick, 5..10000 ms. Election timeout = electionTicks × tickMs. */
+export const DEFAULT_TICK_MS = 50;
+/** Ticks without a heartbeat before a follower campaigns, 3..1000 (randomized up to 2×). */
+export const DEFAULT_ELECTION_TICKS = 10;
+/** Ticks between leader heartbeats, 1..999, strictly less than electionTicks. */
+export const DEFAULT_HEARTBEAT_TICKS = 1;
+/** Applied entries between snapshots (log compaction threshold), 100..10_000_000. */
+export const DEFAULT_SNAPSHOT_ENTRIES = 10_000;
+/** Cache capacity per pod in bytes, 1 MiB..64 GiB. */
+export const DEFAULT_CAPACITY_BYTES = 64 * MIB;
+/** Longest time a dirty cache line stays unflushed under write-back, 10..3_600_000 ms. */
+export const DEFAULT_FLUSH_INTERVAL_MS = 1000;
+export const DEFAULT_WRITE_POLICY: WritePolicy = 'write-back';
+/** Deadline of one client request inside the node (incl. forwarding), 100..600_000 ms. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+/** Queue partitions (Raft groups per queue cluster), 1..1024. */
+export const DEFAULT_PARTITIONS = 16;
+/** Replicas of each queue partition, 1..7 and odd. */
+export const DEFAULT_REPLICATION_FACTOR = 3;
+/** Most peers a static list may name. */
+export const PEERS_MAX = 64;
+
+/** One member of the static peer list: `id=host:httpPort:peerPort`. */
+export interface PeerSpec {
+  readonly id: string;
+  readonly host: string;
+  readonly httpPort: number;
+  readonly peerPort: number;
+}
+
+export interface NodeConfig {
+  readonly service: ServiceName;
+  /** 1..63 chars of [a-z0-9-] plus `.` and `_`: it appears in DNS names and metric labels. */
+  readonly nodeId: string;
+  readonly httpHost: string;
+  readonly httpPort: number;
+  readonly peerHost: string;
+  readonly peerPort: number;
+  /** Static members of this service's cluster (may include this node); empty when peers are
+   * discovered another way. */
+  readonly peers: readonly PeerSpec[];
+  readonly dataDir: string;
+  readonly clusterToken: string;
+  readonly logLevel: LogLevel;
+  readonly bodyBytesMax: number;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  /** Skip fsync: fast and unsafe (a power loss may lose acknowledged writes). Default false. */
+  readonly unsafeNoFsync: boolean;
+  readonly snapshotEntries: number;
+  /** Backing store of the cache, e.g. `redis://127.0.0.1:6379/0`; null = embedded store. */
+  readonly redisUrl: string | null;
+  readonly capacityBytes: number;
+  readonly flushIntervalMs: number;
+  readonly writePolicy: WritePolicy;
+  readonly requestTimeoutMs: number;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+}
+
+export type NodeConfigField = keyof NodeConfig;
+
+/** What parseNodeConfig accepts: every field optional (defaults apply) and, since values come
+ * from flags and env, numbers and booleans may be given as strings. */
+export type NodeConfigInput = { [K in NodeConfigField]?: unknown };
+
+interface FieldDoc {
+  readonly field: NodeConfigField;
+  readonly flag: string;
+  readonly env: string;
+  readonly help: string;
+  /** Boolean switch: `--unsafe-no-fsync` without a value. */
+  readonly isSwitch?: boolean;
+}
+
+function doc(field: NodeConfigField, help: string, isSwitch = false): FieldDoc {
+  const kebab = field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const snake = field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+  return { field, flag: `--${kebab}`, env: `DSYNC_${snake}`, help, isSwitch };
+}
+
+/** Flag and env var of every field: `httpPort` ↔ `--http-port` ↔ `DSYNC_HTTP_PORT`. */
+export const NODE_CONFIG_FIELDS: readonly FieldDoc[] = [
+  doc('service', 'service this node runs: lock | queue | cache'),
+  doc('nodeId', 'node id, e.g. lock-0 (default: the host name, a StatefulSet pod name)'),
+  doc('httpHost', `HTTP listen address (default ${DEFAULT_HTTP_HOST})`),
+  doc('httpPort', `HTTP port (default ${DEFAULT_HTTP_PORT})`),
+  doc('peerHost', `peer transport listen address (default ${DEFAULT_PEER_HOST})`),
+  doc('peerPort', `peer transport port (default ${DEFAULT_PEER_PORT})`),
+  doc('peers', 'static cluster members: id=host:httpPort:peerPort,... ([::1] for IPv6)'),
+  doc('dataDir', `WAL and snapshots directory (default ${DEFAULT_DATA_ROOT}/<nodeId>)`),
+  doc('clusterToken', 'shared secret peers present on connect (8..256 chars)'),
+  doc('logLevel', `${LOG_LEVELS.join(' | ')} (default ${DEFAULT_LOG_LEVEL})`),
+  doc('bodyBytesMax', 'largest request body, bytes or with KiB/MiB suffix (default 1MiB)'),
+  doc('tickMs', `Raft tick in ms (default ${DEFAULT_TICK_MS})`),
+  doc('electionTicks', `election timeout in ticks (default ${DEFAULT_ELECTION_TICKS})`),
+  doc('heartbeatTicks', `heartbeat interval in ticks (default ${DEFAULT_HEARTBEAT_TICKS})`),
+  doc('unsafeNoFsync', 'skip fsync (unsafe: acknowledged writes may be lost)', true),
+  doc('snapshotEntries', `entries between snapshots (default ${DEFAULT_SNAPSHOT_ENTRIES})`),
+  doc('redisUrl', 'cache backing store URL (default: embedded store)'),
+  doc('capacityBytes', 'cache capacity, bytes or with KiB/MiB/GiB suffix (default 64MiB)'),
+  doc('flushIntervalMs', `write-back flush interval (default ${DEFAULT_FLUSH_INTERVAL_MS})`),
+  doc('writePolicy', `${WRITE_POLICIES.join(' | ')} (default ${DEFAULT_WRITE_POLICY})`),
+  doc('requestTimeoutMs', `request deadline in ms (default ${DEFAULT_REQUEST_TIMEOUT_MS})`),
+  doc('partitions', `queue partitions (default ${DEFAULT_PARTITIONS})`),
+  doc('replicationFactor', `replicas per queue partition (default ${DEFAULT_REPLICATION_FACTOR})`),
+];
+
+const FIELD_DOCS = new Map(NODE_CONFIG_FIELDS.map((d) => [d.field, d]));
+
+// ---- value parsers: strings from flags/env become typed values, never silently clamped ----
+
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kib: KIB, mib: MIB, gib: GIB };
+
+function toInt(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const s = v.trim();
+  return /^-?\d+$/.test(s) ? Number(s) : v;
+}
+
+function toBytes(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const m = /^(\d+)\s*([a-zA-Z]*)$/.exec(v.trim());
+  const unit = m?.[2]?.toLowerCase() ?? '';
+  const mul = BYTE_UNITS[unit];
+  return m?.[1] !== undefined && mul !== undefined ? Number(m[1]) * mul : v;
+}
+
+function toBool(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const s = v.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
+  return v;
+}
+
+const int = (min: number, max: number) =>
+  z.preprocess(toInt, z.number().int().min(min).max(max));
+const bytes = (min: number, max: number) =>
+  z.preprocess(toBytes, z.number().int().min(min).max(max));
+const port = int(0, 65535);
+const host = z.string().trim().min(1).max(253).regex(/^[A-Za-z0-9.:_[\]-]+$/, 'not a host name');
+const NODE_ID_RE = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
+const nodeId = z.string().regex(NODE_ID_RE, 'must be 1..63 chars of a-z 0-9 . _ - (lower case)');
+
+/** `[::1]:8000:7000` or `host:8000:7000`. */
+const PEER_RE = /^([^=\s]+)=(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):(\d{1,5}):(\d{1,5})$/;
+
+function parsePeerList(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const items = v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  return items.map((item) => {
+    const m = PEER_RE.exec(item);
+    if (m === null) return item; // left as a string so the schema reports it with its index
+    return { id: m[1], host: m[2], httpPort: Number(m[3]), peerPort: Number(m[4]) };
+  });
+}
+
+const peerSchema = z.object(
+  { id: nodeId, host, httpPort: int(1, 65535), peerPort: int(1, 65535) },
+  { error: 'must be id=host:httpPort:peerPort, e.g. lock-0=10.0.0.5:8080:7000' },
+);
+
+const schema = z.strictObject({
+  service: z.enum(SERVICES),
+  nodeId,
+  httpHost: host.default(DEFAULT_HTTP_HOST),
+  httpPort: port.default(DEFAULT_HTTP_PORT),
+  peerHost: host.default(DEFAULT_PEER_HOST),
+  peerPort: port.default(DEFAULT_PEER_PORT),
+  peers: z.preprocess(parsePeerList, z.array(peerSchema).max(PEERS_MAX)).default([]),
+  dataDir: z.string().trim().min(1).max(4096).optional(),
+  clusterToken: z.string().min(8).max(256).default(DEFAULT_CLUSTER_TOKEN),
+  logLevel: z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
+  bodyBytesMax: bytes(KIB, 64 * MIB).default(DEFAULT_BODY_BYTES_MAX),
+  tickMs: int(5, 10_000).default(DEFAULT_TICK_MS),
+  electionTicks: int(3, 1000).default(DEFAULT_ELECTION_TICKS),
+  heartbeatTicks: int(1, 999).default(DEFAULT_HEARTBEAT_TICKS),
+  unsafeNoFsync: z.preprocess(toBool, z.boolean()).default(false),
+  snapshotEntries: int(100, 10_000_000).default(DEFAULT_SNAPSHOT_ENTRIES),
+  redisUrl: z.preprocess(
+    (v) => (v === '' ? null : v),
+    z.string().regex(/^rediss?:\/\/\S+$/, 'must start with redis:// or rediss://').nullable(),
+  ).default(null),
+  capacityBytes: bytes(MIB, 64 * GIB).default(DEFAULT_CAPACITY_BYTES),
+  flushIntervalMs: int(10, 3_600_000).default(DEFAULT_FLUSH_INTERVAL_MS),
+  writePolicy: z.enum(WRITE_POLICIES).default(DEFAULT_WRITE_POLICY),
+  requestTimeoutMs: int(100, 600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
+  partitions: int(1, 1024).default(DEFAULT_PARTITIONS),
+  replicationFactor: int(1, 7).default(DEFAULT_REPLICATION_FACTOR),
+});
+
+function fieldError(path: readonly PropertyKey[], message: string, got?: unknown): never {
+  const top = String(path[0] ?? 'config');
+  const d = FIELD_DOCS.get(top as NodeConfigField);
+  const where = d === undefined ? '' : ` (flag ${d.flag}, env ${d.env})`;
+  const fieldPath = path.map(String).join('.');
+  const shown = got === undefined ? '' : `; got ${JSON.stringify(got)}`;
+  throw new InvalidArgumentError(
+    fieldPath,
+    `config ${fieldPath}${where}: ${message}${shown}`,
+  );
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const k of path) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+/** Validates a config input and fills defaults. Throws InvalidArgumentError whose `field`
+ * names the offending field (`peers.1.httpPort` for nested ones). */
+export function parseNodeConfig(input: NodeConfigInput): NodeConfig {
+  const res = schema.safeParse(input);
+  if (!res.success) {
+    const issue = res.error.issues[0];
+    if (issue === undefined) fieldError([], 'invalid configuration');
+    if (issue.code === 'unrecognized_keys') {
+      fieldError(issue.keys, `unknown config field; known: ${[...FIELD_DOCS.keys()].join(', ')}`);
+    }
+    const got = issue.path.length > 0 ? valueAt(input, issue.path) : undefined;
+    fieldError(issue.path, issue.message, got);
+  }
+  const v = res.data;
+  const cfg: NodeConfig = { ...v, dataDir: v.dataDir ?? join(DEFAULT_DATA_ROOT, v.nodeId) };
+  checkRelations(cfg);
+  return cfg;
+}
+
+function checkRelations(cfg: NodeConfig): void {
+  if (cfg.heartbeatTicks >= cfg.electionTicks) {
+    fieldError(['heartbeatTicks'], `must be less than electionTicks (${cfg.electionTicks}) ` +
+      'so that followers hear from a live leader before they campaign', cfg.heartbeatTicks);
+  }
+  if (cfg.httpPort !== 0 && cfg.httpPort === cfg.peerPort) {
+    fieldError(['peerPort'], 'must differ from httpPort', cfg.peerPort);
+  }
+  if (cfg.replicationFactor % 2 === 0) {
+    fieldError(['replicationFactor'], 'must be odd: an even count adds no fault tolerance',
+      cfg.replicationFactor);
+  }
+  checkPeers(cfg.peers);
+}
+
+function checkPeers(peers: readonly PeerSpec[]): void {
+  const ids = new Set<string>();
+  const endpoints = new Set<string>();
+  peers.forEach((p, i) => {
+    if (ids.has(p.id)) fieldError(['peers', i, 'id'], 'duplicate peer id', p.id);
+    ids.add(p.id);
+    if (p.httpPort === p.peerPort) {
+      fieldError(['peers', i, 'peerPort'], `must differ from httpPort of peer ${p.id}`, p.peerPort);
+    }
+    for (const ep of [`${p.host}:${p.httpPort}`, `${p.host}:${p.peerPort}`]) {
+      if (endpoints.has(ep)) fieldError(['peers', i], `endpoint ${ep} is used twice`, p.id);
+      endpoints.add(ep);
+    }
+  });
+}
+
+/** Reads every `DSYNC_*` variable of NODE_CONFIG_FIELDS; unset and empty ones are left out. */
+export function configFromEnv(env: NodeJS.ProcessEnv): NodeConfigInput {
+  const out: NodeConfigInput = {};
+  for (const d of NODE_CONFIG_FIELDS) {
+    const v = env[d.env];
+    if (v !== undefined && v !== '') out[d.field] = v;
+  }
+  return out;
+}
+
+/** Registers one flag per config field on a commander Command (structurally typed so this
+ * file does not depend on commander). Flags get no commander defaults: defaults live here,
+ * and an absent flag must let the env var through. */
+export function addNodeConfigOptions<C extends { option(flags: string, desc: string): C }>(
+  cmd: C,
+): C {
+  let c = cmd;
+  for (const d of NODE_CONFIG_FIELDS) {
+    c = c.option(d.isSwitch === true ? d.flag : `${d.flag} <value>`, `${d.help} [${d.env}]`);
+  }
+  return c;
+}
+
+/** Merges commander options (camelCase keys, as commander names them) over env vars. Keys of
+ * `opts` that are not config fields (e.g. a command's own `--dir`) are ignored. nodeId falls
+ * back to the host name, which is the pod name in a StatefulSet. */
+export function nodeConfigInput(
+  opts: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  host: string = hostname(),
+): NodeConfigInput {
+  const out: NodeConfigInput = { nodeId: host, ...configFromEnv(env) };
+  for (const d of NODE_CONFIG_FIELDS) {
+    const v = opts[d.field];
+    if (v !== undefined) out[d.field] = v;
+  }
+  return out;
+}
+
+/** CLI flags over env over defaults, validated. */
+export function loadNodeConfig(opts: Record<string, unknown>, env: NodeJS.ProcessEnv): NodeConfig {
+  return parseNodeConfig(nodeConfigInput(opts, env));
+}
+
+export function usesDefaultClusterToken(cfg: NodeConfig): boolean {
+  return cfg.clusterToken === DEFAULT_CLUSTER_TOKEN;
+}
+
+/** Base URL of a peer's HTTP API, IPv6 hosts kept in brackets. */
+export function peerHttpUrl(peer: PeerSpec): string {
+  return `http://${peer.host}:${peer.httpPort}`;
+}
+
+/** Election timeout in ms, for logs and for clients that want to wait out a failover. */
+export function electionTimeoutMs(cfg: NodeConfig): number {
+  return cfg.electionTicks * cfg.tickMs;
+}

@@ -1,0 +1,198 @@
+// The Koa app every service shares: request ids, per-request child loggers, our own JSON body
+// reader with a byte limit, the error envelope of API.md for every error, 404/405 as
+// envelopes, metrics per route pattern, and /health, /ready and /metrics. A service adds its
+// routes through `routes(router)`; handlers throw DsyncErrors and never build error bodies.
+import { randomUUID } from 'node:crypto';
+import Koa from 'koa';
+import type { Context, Next } from 'koa';
+import { Router } from '@koa/router';
+import type { RouterContext } from '@koa/router';
+import { assert } from '../assert.js';
+import type { ServiceName } from '../config.js';
+import { DsyncError, UnavailableError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { asObjectBody, parseJsonBytes, readBodyBytes } from './body.js';
+import { errorResponse } from './envelope.js';
+import { decodePathSegment } from './validate.js';
+
+/** What every request carries in `ctx.state`. */
+export interface AppState {
+  /** The caller's `x-request-id` when sane, else a fresh UUID; echoed in the response. */
+  reqId: string;
+  /** Bound to {node, service, reqId}. */
+  log: Logger;
+  /** The raw request body (empty when none); forwarding passes it on byte for byte. */
+  rawBody: Buffer;
+  /** The parsed JSON body; `undefined` when the request had none. */
+  body: unknown;
+}
+
+export type AppContext = RouterContext<AppState>;
+export type AppRouter = Router<AppState>;
+export type AppKoa = Koa<AppState>;
+
+export interface ReadyStatus {
+  ok: boolean;
+  reason?: string;
+}
+
+export interface CreateAppOptions {
+  readonly service: ServiceName;
+  readonly nodeId: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Largest request body in bytes (config bodyBytesMax). */
+  readonly bodyBytesMax: number;
+  /** Extra fields of GET /health; must answer from local state, never wait on a quorum. */
+  health(): Record<string, unknown>;
+  /** GET /ready: 200 when ok, else 503 UNAVAILABLE with the reason. */
+  ready(): ReadyStatus;
+  /** Adds the service's routes. */
+  routes?(router: AppRouter): void;
+}
+
+export interface App {
+  readonly app: AppKoa;
+  readonly router: AppRouter;
+}
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+const REQUEST_ID_RE = /^[\x21-\x7e]{1,128}$/;
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+
+export function createApp(opts: CreateAppOptions): App {
+  assert(Number.isSafeInteger(opts.bodyBytesMax) && opts.bodyBytesMax > 0, 'bodyBytesMax > 0');
+  const app: AppKoa = new Koa<AppState>();
+  const router: AppRouter = new Router<AppState>();
+  app.use(observe(opts));
+  app.use(handleErrors);
+  app.use(rejectBadPathEncoding);
+  app.use(readBody(opts.bodyBytesMax));
+  addBuiltinRoutes(router, opts);
+  opts.routes?.(router);
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  // Errors that escape after the response started (a broken stream body) end up here.
+  app.on('error', (err: unknown) => opts.logger.error({ err }, 'unhandled error in koa'));
+  return { app, router };
+}
+
+/** The request body as a JSON object (no body = `{}`), else 400 INVALID_ARGUMENT. */
+export function objectBody(ctx: Context | AppContext): Record<string, unknown> {
+  return asObjectBody((ctx.state as AppState).body);
+}
+
+function observe(opts: CreateAppOptions) {
+  const { http } = opts.metrics;
+  return async function observeRequest(ctx: Context, next: Next): Promise<void> {
+    const incoming = ctx.get(REQUEST_ID_HEADER);
+    const reqId = REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
+    const state = ctx.state as AppState;
+    state.reqId = reqId;
+    state.log = opts.logger.child({ reqId });
+    state.rawBody = Buffer.alloc(0);
+    ctx.set(REQUEST_ID_HEADER, reqId);
+    const endTimer = http.duration.startTimer();
+    try {
+      await next();
+    } finally {
+      // Label by route pattern: raw paths would make one series per lock name.
+      const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+      const route = typeof matched === 'string' ? matched : 'unmatched';
+      const method = KNOWN_METHODS.has(ctx.method) ? ctx.method : 'OTHER';
+      endTimer({ route, method });
+      http.requests.inc({ route, method, status: String(ctx.status) });
+      state.log.debug({ method: ctx.method, url: ctx.url, status: ctx.status }, 'request');
+    }
+  };
+}
+
+async function handleErrors(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+    // Nothing answered: the router's allowedMethods leaves 405 (known path, wrong method) or
+    // 501 (a method it does not know at all) with no body; Koa leaves 404.
+    if (ctx.body === undefined || ctx.body === null) {
+      if (ctx.status === 405 || ctx.status === 501) {
+        throw new DsyncError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}` +
+          `; allowed: ${ctx.response.get('Allow') || 'none'}`);
+      }
+      if (ctx.status === 404) {
+        throw new DsyncError('NOT_FOUND', `no route ${ctx.method} ${ctx.path}; see API.md`);
+      }
+    }
+  } catch (thrown) {
+    writeError(ctx, normalizeError(thrown));
+  }
+}
+
+function writeError(ctx: Context, err: unknown): void {
+  const res = errorResponse(err);
+  const log = (ctx.state as AppState).log;
+  if (res.internal) {
+    log.error({ err, method: ctx.method, url: ctx.url }, 'internal error');
+  } else if (res.status >= 500) {
+    log.warn({ code: res.body.error.code, reason: res.body.error.message, url: ctx.url },
+      'request failed (retryable)');
+  }
+  ctx.status = res.status;
+  ctx.body = res.body;
+  if (res.retryAfterSeconds !== null) ctx.set('Retry-After', String(res.retryAfterSeconds));
+}
+
+const CODE_BY_HTTP_STATUS: Readonly<Record<number, ErrorCode>> = {
+  400: 'INVALID_ARGUMENT', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE', 429: 'RESOURCE_EXHAUSTED', 503: 'UNAVAILABLE',
+};
+
+/** Errors Koa or a middleware raised with http-errors (`ctx.throw(400)`) keep their status when
+ * it is a client error we have a code for; everything else that is not a DsyncError is a
+ * fault of ours. */
+function normalizeError(err: unknown): unknown {
+  if (err instanceof DsyncError) return err;
+  const e = err as { status?: unknown; expose?: unknown; message?: unknown };
+  if (typeof e === 'object' && e !== null && typeof e.status === 'number' && e.expose === true) {
+    const code = CODE_BY_HTTP_STATUS[e.status];
+    if (code !== undefined) return new DsyncError(code, String(e.message));
+  }
+  return err;
+}
+
+async function rejectBadPathEncoding(ctx: Context, next: Next): Promise<void> {
+  // The router would leave a malformed segment raw; a name must never be taken literally
+  // from a URL that the client mis-encoded.
+  decodePathSegment(ctx.path, 'path');
+  await next();
+}
+
+function readBody(bytesMax: number) {
+  return async function readJsonBody(ctx: Context, next: Next): Promise<void> {
+    const h = ctx.req.headers;
+    if (h['content-length'] !== undefined || h['transfer-encoding'] !== undefined) {
+      const state = ctx.state as AppState;
+      state.rawBody = await readBodyBytes(ctx.req, bytesMax);
+      state.body = parseJsonBytes(state.rawBody);
+    }
+    await next();
+  };
+}
+
+function addBuiltinRoutes(router: AppRouter, opts: CreateAppOptions): void {
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'ok', service: opts.service, node: opts.nodeId, ...opts.health() };
+  });
+  router.get('/ready', (ctx) => {
+    const r = opts.ready();
+    if (!r.ok) {
+      const reason = r.reason ?? 'not ready';
+      throw new UnavailableError(`node ${opts.nodeId} is not ready: ${reason}`, { reason });
+    }
+    ctx.body = { ready: true };
+  });
+  router.get('/metrics', async (ctx) => {
+    ctx.type = opts.metrics.contentType;
+    ctx.body = await opts.metrics.text();
+  });
+}

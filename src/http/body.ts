@@ -1,0 +1,73 @@
+// Request bodies, read by us with a byte limit (API.md: 413 over the limit, 400 for malformed
+// JSON). The limit is checked against Content-Length before reading anything and again while
+// streaming, since chunked bodies declare no length.
+import type { IncomingMessage } from 'node:http';
+import { DsyncError, InvalidArgumentError } from '../errors.js';
+import { assert } from '../assert.js';
+
+export class PayloadTooLargeError extends DsyncError {
+  constructor(bytesMax: number) {
+    super('PAYLOAD_TOO_LARGE',
+      `request body is larger than ${bytesMax} bytes; send less per request (batch smaller) ` +
+      'or raise the node\'s bodyBytesMax', { details: { bytesMax } });
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
+/** Reads the whole body into one Buffer, failing with PayloadTooLargeError past `bytesMax`.
+ * On overflow the rest of the body is drained and discarded (not buffered), so the 413 can be
+ * written and the connection stays usable. */
+export async function readBodyBytes(req: IncomingMessage, bytesMax: number): Promise<Buffer> {
+  assert(Number.isSafeInteger(bytesMax) && bytesMax > 0, 'bytesMax must be a positive integer');
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > bytesMax) {
+    req.resume();
+    throw new PayloadTooLargeError(bytesMax);
+  }
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total <= bytesMax) {
+        chunks.push(chunk);
+        return;
+      }
+      // Keep the stream flowing into nowhere: destroying it would take the socket with it and
+      // the client would see a reset instead of our 413.
+      req.off('data', onData);
+      req.resume();
+      chunks.length = 0;
+      reject(new PayloadTooLargeError(bytesMax));
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks, total)));
+    req.once('error', reject);
+    req.once('close', () => {
+      if (!req.complete) {
+        reject(new InvalidArgumentError('body', 'the client closed the connection mid-body'));
+      }
+    });
+  });
+}
+
+/** Parses JSON bytes; an empty body is `undefined` (routes decide whether they need one). */
+export function parseJsonBytes(bytes: Buffer): unknown {
+  if (bytes.length === 0) return undefined;
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new InvalidArgumentError('body', `request body is not valid JSON (${why})`);
+  }
+}
+
+/** The body as a JSON object; no body counts as `{}` so that routes whose fields are all
+ * optional can be called without one. Arrays, strings, numbers and null are 400. */
+export function asObjectBody(body: unknown): Record<string, unknown> {
+  if (body === undefined) return {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidArgumentError('body', 'request body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}

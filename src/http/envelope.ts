@@ -1,0 +1,73 @@
+// The error envelope of API.md: {"error": {"code", "message", ...details}} with a status that
+// follows from the code. Any error that is not a DsyncError is a server-side fault: 500
+// INTERNAL, with a message that hides internals (the stack goes to the log instead).
+import { DsyncError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+
+export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
+  INVALID_ARGUMENT: 400,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  LOCK_TIMEOUT: 409,
+  DEADLOCK: 409,
+  NOT_HELD: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  RESOURCE_EXHAUSTED: 429,
+  UNAVAILABLE: 503,
+  NOT_LEADER: 503,
+  INDETERMINATE: 503,
+  TIMEOUT: 503,
+  INTERNAL: 500,
+};
+
+/** Seconds a client should wait before retrying a 503 or 429: long enough for an election. */
+export const DEFAULT_RETRY_AFTER_SECONDS = 1;
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; [detail: string]: unknown };
+}
+
+export interface ErrorResponse {
+  readonly status: number;
+  readonly body: ErrorBody;
+  /** Set for 503 and 429, per API.md. */
+  readonly retryAfterSeconds: number | null;
+  /** True for a fault of ours (5xx that is not a known retryable condition): log with stack. */
+  readonly internal: boolean;
+}
+
+export function errorResponse(err: unknown): ErrorResponse {
+  if (!(err instanceof DsyncError)) {
+    return {
+      status: 500,
+      body: { error: { code: 'INTERNAL', message: 'internal error; it was logged on the node' } },
+      retryAfterSeconds: null,
+      internal: true,
+    };
+  }
+  const status = HTTP_STATUS_BY_CODE[err.code];
+  // Details never overwrite code and message.
+  const body: ErrorBody = { error: { ...err.details, code: err.code, message: err.message } };
+  const retryable = status === 503 || status === 429;
+  return {
+    status,
+    body,
+    retryAfterSeconds: retryable ? DEFAULT_RETRY_AFTER_SECONDS : null,
+    internal: status === 500,
+  };
+}
+
+/** The inverse, for forwarding and for clients: a DsyncError from a received envelope, or null
+ * when the body is not one. */
+export function errorFromEnvelope(body: unknown): DsyncError | null {
+  if (typeof body !== 'object' || body === null) return null;
+  const e = (body as { error?: unknown }).error;
+  if (typeof e !== 'object' || e === null) return null;
+  const { code, message, ...details } = e as Record<string, unknown>;
+  if (typeof code !== 'string' || !(code in HTTP_STATUS_BY_CODE)) return null;
+  const status = HTTP_STATUS_BY_CODE[code as ErrorCode];
+  return new DsyncError(code as ErrorCode, typeof message === 'string' ? message : code, {
+    retryable: status === 503 || status === 429,
+    details,
+  });
+}

@@ -1,0 +1,49 @@
+// A real app on a real port for the HTTP tests, with a logger whose lines the test can read.
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/observability/logger.js';
+import type { Logger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { createApp } from '../../src/http/app.js';
+import type { App, CreateAppOptions, ReadyStatus } from '../../src/http/app.js';
+import { startServer } from '../../src/http/server.js';
+import type { RunningServer } from '../../src/http/server.js';
+
+export interface TestNode extends App {
+  readonly server: RunningServer;
+  readonly url: string;
+  readonly logger: Logger;
+  /** Parsed JSON log lines written so far. */
+  readonly lines: Array<Record<string, unknown>>;
+  readyState: ReadyStatus;
+}
+
+export async function startTestApp(
+  nodeId: string,
+  extra: Partial<Pick<CreateAppOptions, 'routes' | 'bodyBytesMax'>> = {},
+): Promise<TestNode> {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) {
+        if (l.length > 0) lines.push(JSON.parse(l) as Record<string, unknown>);
+      }
+      cb();
+    },
+  });
+  const logger = createLogger({ level: 'debug', node: nodeId, service: 'lock', destination: sink });
+  const holder: { readyState: ReadyStatus } = { readyState: { ok: true } };
+  const built = createApp({
+    service: 'lock', nodeId, logger, metrics: createMetrics(nodeId, 'lock'),
+    bodyBytesMax: extra.bodyBytesMax ?? 1024 * 1024,
+    health: () => ({ raft: { state: 'follower', term: 3 } }),
+    ready: () => holder.readyState,
+    ...(extra.routes === undefined ? {} : { routes: extra.routes }),
+  });
+  const server = await startServer(built.app, { host: '127.0.0.1', port: 0 });
+  const node: TestNode = {
+    ...built, server, url: server.url, logger, lines,
+    get readyState() { return holder.readyState; },
+    set readyState(r: ReadyStatus) { holder.readyState = r; },
+  };
+  return node;
+}

@@ -1,0 +1,252 @@
+// The on-disk record of the write-ahead log, and the scan of one segment file. Pure: buffers
+// in, records out; the IO lives in raft-storage.ts.
+//
+// A record is  [u32 LE bodyLength][u32 LE CRC32C][body]  where body = [kind u8][payload].
+// The CRC covers the length field as well as the body, so a flipped bit in the length is
+// caught like any other instead of sending the reader to a wrong offset with a "valid" CRC.
+// Integers are u64 little-endian (safe integers only); strings are UTF-8.
+import type { Entry, EntryType, HardState } from '../raft/types.js';
+import { assert } from '../assert.js';
+import { crc32c } from './crc32c.js';
+
+export const RECORD_HEADER_BYTES = 8;
+
+/** Record kinds as stored in the first body byte. Never renumber: they are on disk. */
+const KIND_ENTRY = 1;
+const KIND_HARD_STATE = 2;
+const KIND_TRUNCATE = 3;
+const KIND_RESET = 4;
+
+const ENTRY_TYPES: readonly EntryType[] = ['normal', 'config', 'noop'];
+const ENTRY_FIXED_BYTES = 1 + 8 + 8 + 1;
+const HARD_STATE_FIXED_BYTES = 1 + 8 + 8 + 1;
+
+export type WalRecord =
+  | { readonly kind: 'entry'; readonly entry: Entry }
+  | { readonly kind: 'hardState'; readonly hardState: HardState }
+  /** Entries with index >= `index` are gone: the start of an overwrite. */
+  | { readonly kind: 'truncate'; readonly index: number }
+  /** The log was replaced by the snapshot at (index, term): every earlier entry is gone. */
+  | { readonly kind: 'reset'; readonly index: number; readonly term: number };
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+function writeU64(buf: Buffer, value: number, offset: number): void {
+  assert(Number.isSafeInteger(value) && value >= 0, () => `u64 field out of range: ${value}`);
+  buf.writeUInt32LE(value % 0x1_0000_0000, offset);
+  buf.writeUInt32LE(Math.floor(value / 0x1_0000_0000), offset + 4);
+}
+
+function readU64(buf: Buffer, offset: number): number {
+  const value = buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 0x1_0000_0000;
+  if (!Number.isSafeInteger(value)) throw new RecordFormatError(`u64 at ${offset} unsafe`);
+  return value;
+}
+
+/** Size of the body of `rec` (kind byte included), without encoding it. */
+export function recordBodyBytes(rec: WalRecord): number {
+  switch (rec.kind) {
+    case 'entry': return ENTRY_FIXED_BYTES + rec.entry.data.byteLength;
+    case 'hardState':
+      return HARD_STATE_FIXED_BYTES + (rec.hardState.vote === null
+        ? 0 : utf8.encode(rec.hardState.vote).byteLength);
+    case 'truncate': return 1 + 8;
+    case 'reset': return 1 + 8 + 8;
+  }
+}
+
+/** Encodes one framed record (header + body). */
+export function encodeRecord(rec: WalRecord): Buffer {
+  const bodyBytes = recordBodyBytes(rec);
+  const buf = Buffer.alloc(RECORD_HEADER_BYTES + bodyBytes);
+  const b = RECORD_HEADER_BYTES;
+  switch (rec.kind) {
+    case 'entry': {
+      const typeCode = ENTRY_TYPES.indexOf(rec.entry.type);
+      assert(typeCode >= 0, () => `unknown entry type ${rec.entry.type}`);
+      buf.writeUInt8(KIND_ENTRY, b);
+      writeU64(buf, rec.entry.term, b + 1);
+      writeU64(buf, rec.entry.index, b + 9);
+      buf.writeUInt8(typeCode, b + 17);
+      buf.set(rec.entry.data, b + ENTRY_FIXED_BYTES);
+      break;
+    }
+    case 'hardState': {
+      const hs = rec.hardState;
+      buf.writeUInt8(KIND_HARD_STATE, b);
+      writeU64(buf, hs.term, b + 1);
+      writeU64(buf, hs.commit, b + 9);
+      buf.writeUInt8(hs.vote === null ? 0 : 1, b + 17);
+      if (hs.vote !== null) buf.set(utf8.encode(hs.vote), b + HARD_STATE_FIXED_BYTES);
+      break;
+    }
+    case 'truncate':
+      buf.writeUInt8(KIND_TRUNCATE, b);
+      writeU64(buf, rec.index, b + 1);
+      break;
+    case 'reset':
+      buf.writeUInt8(KIND_RESET, b);
+      writeU64(buf, rec.index, b + 1);
+      writeU64(buf, rec.term, b + 9);
+      break;
+  }
+  buf.writeUInt32LE(bodyBytes, 0);
+  buf.writeUInt32LE(recordCrc(buf, 0, bodyBytes), 4);
+  return buf;
+}
+
+function recordCrc(buf: Buffer, offset: number, bodyBytes: number): number {
+  const lengthCrc = crc32c(buf.subarray(offset, offset + 4));
+  const bodyStart = offset + RECORD_HEADER_BYTES;
+  return crc32c(buf.subarray(bodyStart, bodyStart + bodyBytes), lengthCrc);
+}
+
+/** A body whose CRC matched but whose content makes no sense: a bug or a foreign file. */
+export class RecordFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecordFormatError';
+  }
+}
+
+function expectBytes(body: Buffer, bytes: number, what: string): void {
+  if (body.byteLength !== bytes) {
+    throw new RecordFormatError(`${what} record has ${body.byteLength} bytes, expected ${bytes}`);
+  }
+}
+
+/** Decodes a body (kind byte first). Copies entry data so the segment buffer can be freed. */
+export function decodeBody(body: Buffer): WalRecord {
+  if (body.byteLength === 0) throw new RecordFormatError('empty record body');
+  const kind = body.readUInt8(0);
+  switch (kind) {
+    case KIND_ENTRY: {
+      if (body.byteLength < ENTRY_FIXED_BYTES) throw new RecordFormatError('short entry record');
+      const type = ENTRY_TYPES[body.readUInt8(17)];
+      if (type === undefined) throw new RecordFormatError(`unknown entry type ${body[17]}`);
+      const data = new Uint8Array(body.subarray(ENTRY_FIXED_BYTES));
+      return { kind: 'entry', entry: { term: readU64(body, 1), index: readU64(body, 9), type, data } };
+    }
+    case KIND_HARD_STATE: {
+      if (body.byteLength < HARD_STATE_FIXED_BYTES) {
+        throw new RecordFormatError('short hard state record');
+      }
+      const hasVote = body.readUInt8(17);
+      if (hasVote > 1) throw new RecordFormatError(`bad vote flag ${hasVote}`);
+      if (hasVote === 0) expectBytes(body, HARD_STATE_FIXED_BYTES, 'hard state');
+      let vote: string | null = null;
+      try {
+        if (hasVote === 1) vote = utf8Strict.decode(body.subarray(HARD_STATE_FIXED_BYTES));
+      } catch (err) {
+        throw new RecordFormatError(`vote is not UTF-8: ${String(err)}`);
+      }
+      return { kind: 'hardState', hardState: { term: readU64(body, 1), commit: readU64(body, 9), vote } };
+    }
+    case KIND_TRUNCATE:
+      expectBytes(body, 9, 'truncate');
+      return { kind: 'truncate', index: readU64(body, 1) };
+    case KIND_RESET:
+      expectBytes(body, 17, 'reset');
+      return { kind: 'reset', index: readU64(body, 1), term: readU64(body, 9) };
+    default:
+      throw new RecordFormatError(`unknown record kind ${kind}`);
+  }
+}
+
+export type RecordCheck =
+  | { readonly ok: true; readonly record: WalRecord; readonly next: number }
+  /** `intact`: the CRC matched, so this is not a torn write but bad content. */
+  | { readonly ok: false; readonly reason: string; readonly intact: boolean };
+
+/** Checks the record that starts at `offset` of a segment buffer. */
+export function checkRecordAt(buf: Buffer, offset: number, recordBytesMax: number): RecordCheck {
+  const remaining = buf.byteLength - offset;
+  if (remaining < RECORD_HEADER_BYTES) {
+    return { ok: false, reason: `truncated header (${remaining} of 8 bytes)`, intact: false };
+  }
+  const bodyBytes = buf.readUInt32LE(offset);
+  if (bodyBytes === 0 || bodyBytes > recordBytesMax) {
+    return { ok: false, reason: `record length ${bodyBytes} outside 1..${recordBytesMax}`,
+      intact: false };
+  }
+  if (remaining - RECORD_HEADER_BYTES < bodyBytes) {
+    return { ok: false, intact: false, reason: `truncated record: length says ${bodyBytes} bytes,` +
+      ` ${remaining - RECORD_HEADER_BYTES} remain in the file` };
+  }
+  const stored = buf.readUInt32LE(offset + 4);
+  const actual = recordCrc(buf, offset, bodyBytes);
+  if (stored !== actual) {
+    return { ok: false, intact: false, reason: `CRC32C mismatch (stored ${hex(stored)}, ` +
+      `computed ${hex(actual)})` };
+  }
+  const bodyStart = offset + RECORD_HEADER_BYTES;
+  try {
+    const record = decodeBody(buf.subarray(bodyStart, bodyStart + bodyBytes));
+    return { ok: true, record, next: bodyStart + bodyBytes };
+  } catch (err) {
+    if (!(err instanceof RecordFormatError)) throw err;
+    return { ok: false, reason: `undecodable record with a valid CRC: ${err.message}`, intact: true };
+  }
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
+}
+
+export interface ScannedRecord {
+  readonly record: WalRecord;
+  readonly offset: number;
+}
+
+export interface SegmentScan {
+  readonly records: ScannedRecord[];
+  /** Bytes from the start of the file up to the end of the last good record. */
+  readonly validBytes: number;
+  /** The first bad record, if any. */
+  readonly problem: null | {
+    readonly offset: number;
+    readonly reason: string;
+    /** A torn write cannot produce this: the record's CRC matched. */
+    readonly intact: boolean;
+    /** Offset of a good record found after the bad one (-1: none, only garbage follows). */
+    readonly goodRecordAfter: number;
+  };
+}
+
+/** Reads every record of one segment up to the first bad one, and looks past it. */
+export function scanSegment(buf: Buffer, recordBytesMax: number): SegmentScan {
+  const records: ScannedRecord[] = [];
+  let offset = 0;
+  while (offset < buf.byteLength) {
+    const check = checkRecordAt(buf, offset, recordBytesMax);
+    if (!check.ok) {
+      const goodRecordAfter = findGoodRecord(buf, offset + 1, recordBytesMax);
+      return { records, validBytes: offset,
+        problem: { offset, reason: check.reason, intact: check.intact, goodRecordAfter } };
+    }
+    records.push({ record: check.record, offset });
+    offset = check.next;
+  }
+  assert(offset === buf.byteLength, 'scan ends exactly at the end of the file');
+  return { records, validBytes: offset, problem: null };
+}
+
+/**
+ * The first offset >= `from` where a whole, CRC-valid, decodable record starts, or -1.
+ * This is what tells a torn tail (only garbage after the bad record) from corruption in the
+ * middle of the log (good records after it). A false match needs a random 32-bit CRC to
+ * match, so the answer is wrong with probability about 2^-32 per candidate offset.
+ */
+export function findGoodRecord(buf: Buffer, from: number, recordBytesMax: number): number {
+  for (let offset = from; offset + RECORD_HEADER_BYTES < buf.byteLength; offset++) {
+    const bodyBytes = buf.readUInt32LE(offset);
+    // Cheap filters first: most offsets fail on the length or the kind byte.
+    if (bodyBytes === 0 || bodyBytes > recordBytesMax) continue;
+    if (offset + RECORD_HEADER_BYTES + bodyBytes > buf.byteLength) continue;
+    const kind = buf.readUInt8(offset + RECORD_HEADER_BYTES);
+    if (kind < KIND_ENTRY || kind > KIND_RESET) continue;
+    if (checkRecordAt(buf, offset, recordBytesMax).ok) return offset;
+  }
+  return -1;
+}

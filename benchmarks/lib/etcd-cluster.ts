@@ -17,6 +17,9 @@ export const ETCD_MEMBERS_MAX = 7;
 export const DEFAULT_ETCD_START_TIMEOUT_MS = 30_000;
 /** A health probe slower than this counts as unhealthy. */
 const HEALTH_PROBE_TIMEOUT_MS = 2000;
+/** A member stopping with its peers spends seconds trying to hand leadership over; its data
+ * is deleted right after, so it gets little grace before SIGKILL. */
+const STOP_GRACE_MS = 1000;
 
 export interface EtcdMember {
   name: string;
@@ -96,7 +99,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
   const stop = async (): Promise<void> => {
     clientInstance?.close();
     clientInstance = null;
-    await Promise.all(procs.map((proc) => stopProcess(proc)));
+    await Promise.all(procs.map((proc) => stopProcess(proc, STOP_GRACE_MS)));
     removeRoot();
   };
 

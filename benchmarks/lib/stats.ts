@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { assert } from '../../src/assert.js';
 import { seededRand } from '../../src/raft/rand.js';
 import type { Rand } from '../../src/raft/rand.js';
+import { describeMachine, machineLine } from './machine.js';
 
 /** Samples kept before the recorder switches to reservoir sampling (8 bytes each: 16 MiB). */
 export const DEFAULT_SAMPLES_MAX = 2_000_000;
@@ -199,15 +200,19 @@ export function parseBenchArgs(argv: readonly string[] = process.argv.slice(2)):
   return { json: values.json ?? false, durationMs };
 }
 
-/** Prints the rows as a markdown table, or as one JSON document with `--json`. */
+/** Prints the rows as a markdown table, or as one JSON document with `--json`, with the
+ * machine they were measured on. */
 export function printRows(
   title: string, rows: readonly Row[], referenceSystem: string, args: Pick<BenchArgs, 'json'>,
 ): void {
+  const machine = describeMachine();
   if (args.json) {
     const ratios = ratiosTo(rows, referenceSystem);
     const out = rows.map((row, i) => ({ ...row, ratio: ratios[i] ?? null }));
-    process.stdout.write(`${JSON.stringify({ title, referenceSystem, rows: out }, null, 2)}\n`);
+    const doc = { title, referenceSystem, machine, rows: out };
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     return;
   }
-  process.stdout.write(`\n## ${title}\n\n${markdownTable(rows, referenceSystem)}\n\n`);
+  process.stdout.write(`\n## ${title}\n\n${markdownTable(rows, referenceSystem)}\n\n` +
+    `Measured on ${machineLine(machine)}.\n`);
 }

@@ -1,0 +1,103 @@
+// Hosts many Raft groups in one process over one peer transport: one ticker for all of them,
+// frames tagged with the group id, heartbeats and votes on the control lane.
+import type { Logger } from 'pino';
+import type { Message, NodeId } from '../raft/types.js';
+import type { Lane, PeerTransport } from '../transport/peer-transport.js';
+import { RaftGroup, type RaftGroupOptions } from './raft-group.js';
+
+/** Milliseconds per Raft tick (default 50 ms: elections after 10–20 ticks = 0.5–1 s). */
+export const DEFAULT_TICK_MS = 50;
+
+interface Frame {
+  readonly g: number;
+  readonly m: Message;
+}
+
+const CONTROL_TYPES = new Set<Message['type']>([
+  'prevote', 'prevoteResp', 'vote', 'voteResp', 'heartbeat', 'heartbeatResp', 'appendResp',
+  'snapshotResp', 'timeoutNow',
+]);
+
+export function laneOf(m: Message): Lane {
+  return CONTROL_TYPES.has(m.type) ? 'control' : 'bulk';
+}
+
+function isFrame(p: unknown): p is Frame {
+  if (typeof p !== 'object' || p === null) return false;
+  const f = p as {
+    g?: unknown; m?: { type?: unknown; to?: unknown; from?: unknown; term?: unknown };
+  };
+  return Number.isSafeInteger(f.g) && typeof f.m === 'object' && f.m !== null &&
+    typeof f.m.type === 'string' && typeof f.m.to === 'string' && typeof f.m.from === 'string' &&
+    typeof f.m.term === 'number';
+}
+
+export class RaftHost {
+  private readonly groups = new Map<number, RaftGroup>();
+  private timer: NodeJS.Timeout | null = null;
+  private droppedFrames = 0;
+
+  constructor(
+    readonly nodeId: NodeId,
+    private readonly transport: PeerTransport,
+    private readonly logger: Logger,
+    private readonly tickMs = DEFAULT_TICK_MS,
+  ) {
+    transport.onMessage((from, payload) => this.deliver(from, payload));
+  }
+
+  async openGroup(opts: Omit<RaftGroupOptions, 'send' | 'nodeId' | 'logger'>): Promise<RaftGroup> {
+    const g = await RaftGroup.open({
+      ...opts, nodeId: this.nodeId, logger: this.logger,
+      send: (to, m) => { this.transport.send(to, { g: opts.group, m }, laneOf(m)); },
+    });
+    this.groups.set(opts.group, g);
+    return g;
+  }
+
+  group(id: number): RaftGroup | undefined {
+    return this.groups.get(id);
+  }
+
+  allGroups(): RaftGroup[] {
+    return [...this.groups.values()];
+  }
+
+  start(): void {
+    if (this.timer) return;
+    // A drift-free ticker: count ticks owed by the clock so a slow event loop catches up.
+    let next = performance.now() + this.tickMs;
+    const loop = (): void => {
+      const now = performance.now();
+      let owed = 0;
+      while (next <= now && owed < 10) { owed++; next += this.tickMs; }
+      if (next <= now) next = now + this.tickMs;
+      for (let i = 0; i < owed; i++) for (const g of this.groups.values()) g.tick();
+      this.timer = setTimeout(loop, Math.max(1, next - performance.now()));
+    };
+    this.timer = setTimeout(loop, this.tickMs);
+  }
+
+  stats(): { groups: number; droppedFrames: number } {
+    return { groups: this.groups.size, droppedFrames: this.droppedFrames };
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await Promise.all([...this.groups.values()].map((g) => g.close()));
+  }
+
+  private deliver(from: string, payload: unknown): void {
+    if (!isFrame(payload) || payload.m.to !== this.nodeId || payload.m.from !== from) {
+      this.droppedFrames++;
+      if (this.droppedFrames % 1000 === 1) {
+        this.logger.warn({ from }, 'dropped a malformed or misaddressed raft frame');
+      }
+      return;
+    }
+    const g = this.groups.get(payload.g);
+    if (!g) { this.droppedFrames++; return; }
+    g.step(payload.m);
+  }
+}

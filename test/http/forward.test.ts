@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { request } from 'undici';
 import { NotLeaderError } from '../../src/errors.js';
-import type { AppRouter, AppState } from '../../src/http/app.js';
+import type { AppRouter } from '../../src/http/app.js';
 import { objectBody } from '../../src/http/app.js';
 import { FORWARDED_HEADER, Forwarder } from '../../src/http/forward.js';
 import { createMetrics } from '../../src/observability/metrics.js';

@@ -92,6 +92,8 @@ export type Message =
       readonly type: 'snapshot';
       readonly meta: SnapshotMeta;
       readonly offset: number;
+      /** Size of the whole snapshot image: the receiver never buffers more than this. */
+      readonly totalBytes: number;
       readonly chunk: Uint8Array;
       readonly done: boolean;
     })

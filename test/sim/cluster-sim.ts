@@ -1,0 +1,497 @@
+// A seeded, single-process simulator of a Raft cluster (TigerBeetle's VOPR, etcd-io/raft's
+// in-process network): N RaftNodes over a simulated network with delay, loss, duplication,
+// reordering and partitions, and a simulated disk where what a Ready persisted is durable and
+// everything else is lost on a crash. A safety phase with faults checks the invariants after
+// every step; a liveness phase heals everything and requires progress within a budget.
+
+import { DsyncError } from '../../src/errors.js';
+import { RaftNode, describeMessage } from '../../src/raft/raft.js';
+import type { RaftInit } from '../../src/raft/raft.js';
+import { seededRand } from '../../src/raft/rand.js';
+import type { Rand } from '../../src/raft/rand.js';
+import type {
+  ClusterConfig, ConfChange, Entry, HardState, Message, NodeId, Ready, Snapshot,
+} from '../../src/raft/types.js';
+import { SafetyChecker, SimViolation } from './checker.js';
+import type { SimWorld } from './world.js';
+
+interface Disk {
+  hardState: HardState | null;
+  snapshot: Snapshot | null;
+  entries: Entry[];
+}
+
+/** The replicated application: a running hash of applied entries. */
+interface App {
+  index: number;
+  hash: number;
+}
+
+interface SimNode {
+  readonly id: NodeId;
+  raft: RaftNode | null; // null while crashed
+  readonly disk: Disk;
+  app: App;
+  lastCommit: number;
+  checkedCommit: number;
+  incarnation: number;
+  wasLeaderTerm: number;
+}
+
+interface InFlight {
+  readonly msg: Message;
+  readonly deliverAt: number;
+  readonly seq: number;
+}
+
+export interface SimStats {
+  steps: number;
+  delivered: number;
+  committed: number;
+  elections: number;
+  crashes: number;
+  snapshotsSent: number;
+  reads: number;
+  confChanges: number;
+}
+
+export class SimFailure extends Error {
+  constructor(readonly seed: number, cause: unknown) {
+    const why = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    super(`seed ${seed}: ${why}\nreproduce with: npm run sim -- --seed ${seed}`, { cause });
+    this.name = 'SimFailure';
+  }
+}
+
+/** FNV-1a over the previous hash and the entry. */
+function hashEntry(h: number, e: Entry): number {
+  let x = (h ^ e.index) >>> 0;
+  x = Math.imul(x ^ e.term, 16777619) >>> 0;
+  for (const b of e.data) x = Math.imul(x ^ b, 16777619) >>> 0;
+  return Math.imul(x ^ e.type.length, 16777619) >>> 0;
+}
+
+function encodeApp(app: App, fillerBytes: number): Uint8Array {
+  const out = new Uint8Array(8 + fillerBytes);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, app.index);
+  dv.setUint32(4, app.hash);
+  for (let i = 8; i < out.length; i++) out[i] = (i * 31 + app.hash) & 0xff;
+  return out;
+}
+
+function decodeApp(data: Uint8Array): App {
+  if (data.length < 8) throw new SimViolation('snapshot image too short');
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return { index: dv.getUint32(0), hash: dv.getUint32(4) };
+}
+
+export class ClusterSim {
+  private readonly rand: Rand;
+  private readonly nodes = new Map<NodeId, SimNode>();
+  private readonly bootstrap: ClusterConfig;
+  private readonly checker = new SafetyChecker();
+  private inflight: InFlight[] = [];
+  private seq = 0;
+  private now = 0;
+  /** Directed links that are cut: "from>to". */
+  private readonly cut = new Set<string>();
+  private proposalSeq = 0;
+  private readCtx = 0;
+  private extraNodes = 0;
+  private faultsOn = true;
+  readonly stats: SimStats = { steps: 0, delivered: 0, committed: 0, elections: 0, crashes: 0,
+    snapshotsSent: 0, reads: 0, confChanges: 0 };
+
+  constructor(readonly world: SimWorld, private readonly trace?: (line: string) => void) {
+    this.rand = seededRand(world.seed);
+    const ids = Array.from({ length: world.nodeCount }, (_, i) => `n${i + 1}`);
+    this.bootstrap = { voters: ids, learners: [] };
+    for (const id of ids) this.addNode(id);
+  }
+
+  /** Run both phases; throws SimFailure (with the seed) on any violation. */
+  run(): SimStats {
+    try {
+      for (let i = 0; i < this.world.safetySteps; i++) this.step();
+      this.liveness();
+      return this.stats;
+    } catch (err) {
+      throw new SimFailure(this.world.seed, err);
+    }
+  }
+
+  // ---- nodes, disks, crashes -------------------------------------------------------------
+
+  private addNode(id: NodeId): SimNode {
+    const n: SimNode = { id, raft: null, disk: { hardState: null, snapshot: null, entries: [] },
+      app: { index: 0, hash: 0 }, lastCommit: 0, checkedCommit: 0, incarnation: 0,
+      wasLeaderTerm: 0 };
+    this.nodes.set(id, n);
+    this.start(n);
+    return n;
+  }
+
+  private start(n: SimNode): void {
+    const w = this.world.raft;
+    const init: RaftInit = { hardState: n.disk.hardState, snapshot: n.disk.snapshot,
+      entries: n.disk.entries, config: this.bootstrap };
+    n.incarnation++;
+    n.raft = new RaftNode({ id: n.id, ...w, rand: seededRand(this.rand.int(0, 2 ** 31)) }, init);
+    // The application restarts from its snapshot and re-applies the committed log.
+    n.app = n.disk.snapshot === null ? { index: 0, hash: 0 } : decodeApp(n.disk.snapshot.data);
+    n.lastCommit = n.raft.status().commit;
+    n.checkedCommit = n.disk.snapshot?.meta.index ?? 0;
+    n.wasLeaderTerm = 0;
+    this.log(`start ${n.id} #${n.incarnation} commit=${n.lastCommit}`);
+  }
+
+  private crash(n: SimNode, why: string): void {
+    if (n.raft === null) return;
+    n.raft = null;
+    this.stats.crashes++;
+    this.log(`crash ${n.id} (${why})`);
+  }
+
+  private live(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.raft !== null);
+  }
+
+  private persist(n: SimNode, rd: Ready): void {
+    const d = n.disk;
+    if (rd.snapshot !== null) {
+      d.snapshot = rd.snapshot;
+      d.entries = [];
+    }
+    const first = rd.entries[0];
+    if (first !== undefined) {
+      const base = d.snapshot?.meta.index ?? 0;
+      const keep = first.index - base - 1;
+      if (keep < 0 || keep > d.entries.length) {
+        throw new SimViolation(`${n.id} persisted entries at ${first.index} leave a hole`);
+      }
+      const prevTerm = keep === 0 ? d.snapshot?.meta.term ?? 0 : d.entries[keep - 1]?.term;
+      this.checker.persisted(n.id, rd.entries, prevTerm);
+      d.entries = [...d.entries.slice(0, keep), ...rd.entries];
+    }
+    if (rd.hardState !== null) d.hardState = rd.hardState;
+  }
+
+  private apply(n: SimNode, rd: Ready): void {
+    if (rd.snapshot !== null) {
+      const app = decodeApp(rd.snapshot.data);
+      if (app.index !== rd.snapshot.meta.index) throw new SimViolation('snapshot index mismatch');
+      n.app = app;
+      this.checker.applied(n.id, app.index, app.hash);
+    }
+    for (const e of rd.committed) {
+      if (e.index !== n.app.index + 1) {
+        throw new SimViolation(`${n.id} applies ${e.index} after ${n.app.index}`);
+      }
+      n.app = { index: e.index, hash: hashEntry(n.app.hash, e) };
+      this.checker.applied(n.id, e.index, n.app.hash);
+      this.checker.committed(n.id, e.index, e.term);
+      this.stats.committed++;
+    }
+    for (const rs of rd.readStates) {
+      this.checker.readAnswered(n.id, rs.ctx, rs.index);
+      this.stats.reads++;
+    }
+    for (const d of rd.dropped) this.checker.readDropped(n.id, d.ctx);
+  }
+
+  /** Drain a node's Ready batches: persist -> (crash?) -> send -> apply -> advance. */
+  private processReady(n: SimNode): void {
+    for (let guard = 0; n.raft !== null && n.raft.hasReady(); guard++) {
+      if (guard > 1000) throw new SimViolation(`${n.id} never runs out of Ready`);
+      const rd = n.raft.ready();
+      this.persist(n, rd);
+      if (this.faultsOn && this.chance(this.world.faults.crashMidReadyRate)) {
+        this.crash(n, 'after persist, before send');
+        return;
+      }
+      for (const m of rd.messages) this.send(m);
+      this.apply(n, rd);
+      n.raft.advance(rd);
+    }
+    this.observe(n);
+  }
+
+  // ---- network ---------------------------------------------------------------------------
+
+  private send(m: Message): void {
+    const net = this.world.net;
+    if (m.type === 'snapshot' && m.offset === 0) this.stats.snapshotsSent++;
+    if (this.faultsOn && this.chance(net.lossRate)) return;
+    const copies = this.faultsOn && this.chance(net.dupRate) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const delay = this.rand.int(0, net.maxDelaySteps + 1);
+      this.inflight.push({ msg: m, deliverAt: this.now + delay, seq: this.seq++ });
+    }
+  }
+
+  private deliverDue(): void {
+    const due = this.inflight.filter((f) => f.deliverAt <= this.now);
+    if (due.length === 0) return;
+    this.inflight = this.inflight.filter((f) => f.deliverAt > this.now);
+    // Shuffle what is due together: reordering beyond what the delays already produce.
+    for (let i = due.length - 1; i > 0; i--) {
+      const j = this.rand.int(0, i + 1);
+      const a = due[i];
+      const b = due[j];
+      if (a !== undefined && b !== undefined) {
+        due[i] = b;
+        due[j] = a;
+      }
+    }
+    for (const f of due) this.deliver(f.msg);
+  }
+
+  private deliver(m: Message): void {
+    const n = this.nodes.get(m.to);
+    if (n?.raft == null || this.cut.has(`${m.from}>${m.to}`)) return;
+    this.trace?.(`  ${this.now} ${describeMessage(m)}`);
+    this.stats.delivered++;
+    n.raft.step(m);
+    if (this.faultsOn && this.chance(this.world.faults.crashBeforePersistRate)) {
+      this.crash(n, 'after step, before persist');
+      return;
+    }
+    this.processReady(n);
+  }
+
+  // ---- one step of the safety phase --------------------------------------------------------
+
+  step(): void {
+    this.now++;
+    this.stats.steps++;
+    if (this.faultsOn) this.injectFaults();
+    this.workload();
+    this.deliverDue();
+    for (const n of this.live()) {
+      if (this.faultsOn && this.chance(this.world.faults.tickSkipRate)) continue;
+      n.raft?.tick();
+      this.processReady(n);
+    }
+    for (const n of this.live()) this.observe(n);
+  }
+
+  private injectFaults(): void {
+    const f = this.world.faults;
+    if (this.chance(f.partitionRate)) this.partition();
+    if (this.cut.size > 0 && this.chance(f.healRate)) {
+      this.cut.clear();
+      this.log('heal');
+    }
+    for (const n of this.nodes.values()) {
+      if (n.raft === null) {
+        if (this.chance(f.restartRate)) this.start(n);
+      } else if (this.chance(f.crashRate)) {
+        this.crash(n, 'random');
+      }
+    }
+  }
+
+  private partition(): void {
+    const ids = [...this.nodes.keys()];
+    // Often isolate a leader alone: deposed-but-unaware leaders are where safety bugs live.
+    const leaders = this.live().filter((n) => n.raft?.status().role === 'leader');
+    const side = leaders.length > 0 && this.chance(0.4) ?
+      new Set([this.pickOf(leaders).id]) : new Set(ids.filter(() => this.rand.next() < 0.5));
+    const oneWay = this.rand.next() < 0.3;
+    for (const a of ids) {
+      for (const b of ids) {
+        if (side.has(a) && !side.has(b)) {
+          this.cut.add(`${a}>${b}`);
+          if (!oneWay) this.cut.add(`${b}>${a}`);
+        }
+      }
+    }
+    this.log(`partition ${oneWay ? 'one-way ' : ''}{${[...side].join(',')}}`);
+  }
+
+  private workload(): void {
+    const l = this.world.load;
+    const live = this.live();
+    if (live.length === 0) return;
+    const any = (): SimNode => this.pickOf(live);
+    // Aim most requests at nodes that believe they lead, stale leaders included: those are
+    // the interesting ones for figure 8 and for reads on a deposed leader.
+    const leaders = live.filter((n) => n.raft?.status().role === 'leader');
+    const leader = leaders.length === 0 ? undefined : this.pickOf(leaders);
+    const target = (): SimNode => (leader !== undefined && this.chance(0.8) ? leader : any());
+    if (this.chance(l.proposeRate)) this.tryPropose(target());
+    if (this.chance(l.readRate)) this.tryRead(target());
+    // Membership changes and transfers only while faults run: the liveness phase measures a
+    // healed, otherwise steady cluster.
+    const churn = this.faultsOn && leader !== undefined;
+    if (churn && this.chance(l.confChangeRate)) this.tryConfChange(leader);
+    if (this.chance(l.compactRate)) this.compact(any());
+    if (churn && this.chance(l.transferRate)) {
+      const voters = leader.raft?.status().config.voters ?? [];
+      this.expected(() => leader.raft?.transferLeadership(this.pickOf(voters)));
+    }
+    for (const n of live) this.processReady(n);
+  }
+
+  private tryPropose(n: SimNode): void {
+    const data = new TextEncoder().encode(`p${this.world.seed}-${++this.proposalSeq}`);
+    this.expected(() => n.raft?.propose(data));
+  }
+
+  private tryRead(n: SimNode): void {
+    const ctx = ++this.readCtx;
+    for (const m of this.live()) this.observe(m);
+    this.checker.readRequested(n.id, ctx);
+    this.expected(() => n.raft?.readIndex(ctx));
+  }
+
+  private tryConfChange(leader: SimNode): void {
+    const cfg = leader.raft?.status().config;
+    if (cfg === undefined) return;
+    const r = this.rand.next();
+    let cc: ConfChange | null = null;
+    if (r < 0.4 && this.extraNodes < this.world.load.maxExtraNodes) {
+      const id = `n${this.world.nodeCount + ++this.extraNodes}`;
+      this.addNode(id);
+      cc = { type: 'addLearner', node: id };
+    } else if (r < 0.7 && cfg.learners.length > 0) {
+      cc = { type: 'promote', node: this.pickOf(cfg.learners) };
+    } else if (cfg.voters.length > 2) {
+      cc = { type: 'remove', node: this.pickOf(cfg.voters) };
+    }
+    if (cc === null) return;
+    this.log(`propose ${cc.type} ${cc.node}`);
+    const change = cc;
+    this.expected(() => {
+      leader.raft?.proposeConfChange(change);
+      this.stats.confChanges++;
+    });
+  }
+
+  private compact(n: SimNode): void {
+    const raft = n.raft;
+    if (raft === null) return;
+    const st = raft.status();
+    if (st.applied < st.firstIndex + 2) return;
+    const meta = raft.snapshotMetaAt(st.applied);
+    if (n.app.index !== st.applied) throw new SimViolation(`${n.id} app and raft disagree`);
+    const snap: Snapshot = { meta, data: encodeApp(n.app, this.rand.int(0, 300)) };
+    raft.compact(snap);
+    n.disk.snapshot = snap;
+    n.disk.entries = n.disk.entries.filter((e) => e.index > meta.index);
+    this.log(`compact ${n.id} at ${meta.index}`);
+  }
+
+  /** Run an operation whose operational (DsyncError) failures are expected under faults. */
+  private expected(op: () => void): void {
+    try {
+      op();
+    } catch (err) {
+      if (!(err instanceof DsyncError)) throw err;
+    }
+  }
+
+  // ---- invariants ------------------------------------------------------------------------
+
+  private observe(n: SimNode): void {
+    const raft = n.raft;
+    if (raft === null) return;
+    const st = raft.status();
+    this.checker.commitSeen(n.id, st.commit, n.lastCommit);
+    n.lastCommit = st.commit;
+    for (let i = Math.max(n.checkedCommit + 1, st.firstIndex); i <= st.commit; i++) {
+      const e = raft.entryAt(i);
+      if (e !== undefined) this.checker.committed(n.id, i, e.term);
+    }
+    n.checkedCommit = Math.max(n.checkedCommit, st.commit);
+    if (st.role === 'leader') {
+      this.checker.leader(st.term, n.id);
+      if (n.wasLeaderTerm !== st.term) {
+        n.wasLeaderTerm = st.term;
+        this.stats.elections++;
+        this.log(`leader ${n.id} term ${st.term}`);
+        this.checker.newLeader({ id: n.id, term: st.term, firstIndex: st.firstIndex,
+          lastIndex: st.lastIndex, entryAt: (i) => raft.entryAt(i) });
+      }
+    }
+  }
+
+  // ---- liveness ----------------------------------------------------------------------------
+
+  /** Heal everything, then a leader must exist and a new proposal must apply everywhere. */
+  private liveness(): void {
+    this.faultsOn = false;
+    this.cut.clear();
+    for (const n of this.nodes.values()) if (n.raft === null) this.start(n);
+    this.log('liveness phase');
+    const marker = new TextEncoder().encode(`live-${this.world.seed}`);
+    for (let i = 0; i < this.world.livenessBudgetSteps; i++) {
+      const leader = this.live().find((n) => n.raft?.status().role === 'leader');
+      if (leader?.raft != null) {
+        if (this.allApplied(leader, marker)) return;
+        if (i % 5 === 0 && !this.hasMarker(leader, marker)) {
+          this.expected(() => leader.raft?.propose(marker));
+          this.processReady(leader);
+        }
+      }
+      this.step();
+    }
+    const roles = this.live().map((n) => {
+      const s = n.raft?.status();
+      return `${n.id}:${s?.role}/t${s?.term}/c${s?.commit}/a${s?.applied}/l${s?.lastIndex}`;
+    });
+    throw new SimViolation(`liveness: no progress within ${this.world.livenessBudgetSteps} ` +
+      `steps after healing [${roles.join(' ')}]`);
+  }
+
+  private hasMarker(n: SimNode, marker: Uint8Array): boolean {
+    const st = n.raft?.status();
+    if (st === undefined) return false;
+    for (let i = st.firstIndex; i <= st.lastIndex; i++) {
+      const e = n.raft?.entryAt(i);
+      if (e !== undefined && sameBytes(e.data, marker) && e.term === st.term) return true;
+    }
+    return false;
+  }
+
+  private allApplied(leader: SimNode, marker: Uint8Array): boolean {
+    const st = leader.raft?.status();
+    if (st === undefined) return false;
+    let markerIndex = 0;
+    for (let i = st.firstIndex; i <= st.commit; i++) {
+      const e = leader.raft?.entryAt(i);
+      if (e !== undefined && sameBytes(e.data, marker)) markerIndex = i;
+    }
+    if (markerIndex === 0) return false;
+    return st.config.voters.every((v) => {
+      const n = this.nodes.get(v);
+      return n?.raft != null && n.app.index >= markerIndex;
+    });
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  private chance(p: number): boolean {
+    return p > 0 && this.rand.next() < p;
+  }
+
+  private pickOf<T>(xs: readonly T[]): T {
+    const x = xs[this.rand.int(0, xs.length)];
+    if (x === undefined) throw new SimViolation('pick from an empty list');
+    return x;
+  }
+
+  private log(line: string): void {
+    this.trace?.(`${this.now} ${line}`);
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Run one seed; returns its stats or throws SimFailure. */
+export function runSeed(world: SimWorld, trace?: (line: string) => void): SimStats {
+  return new ClusterSim(world, trace).run();
+}

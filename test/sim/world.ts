@@ -1,0 +1,98 @@
+// A simulated world derived from one seed: cluster size, Raft options, fault rates and the
+// workload mix. Every seed gets a different world so that many seeds cover many situations.
+
+import { seededRand } from '../../src/raft/rand.js';
+import type { Rand } from '../../src/raft/rand.js';
+
+export interface SimWorld {
+  readonly seed: number;
+  readonly nodeCount: 3 | 5;
+  /** Safety-phase length in sim steps (one tick per node per step). */
+  readonly safetySteps: number;
+  /** Steps allowed for the liveness phase to elect a leader and commit everywhere. */
+  readonly livenessBudgetSteps: number;
+  readonly net: {
+    readonly lossRate: number;
+    readonly dupRate: number;
+    readonly maxDelaySteps: number;
+  };
+  readonly faults: {
+    readonly partitionRate: number;
+    readonly healRate: number;
+    readonly crashRate: number;
+    readonly crashBeforePersistRate: number;
+    readonly crashMidReadyRate: number;
+    readonly restartRate: number;
+    /** Probability that a node skips a tick in a step (clock drift). */
+    readonly tickSkipRate: number;
+  };
+  readonly load: {
+    readonly proposeRate: number;
+    readonly readRate: number;
+    readonly confChangeRate: number;
+    readonly compactRate: number;
+    readonly transferRate: number;
+    readonly maxExtraNodes: number;
+  };
+  readonly raft: {
+    readonly electionTicks: number;
+    readonly heartbeatTicks: number;
+    readonly maxAppendEntries: number;
+    readonly maxAppendBytes: number;
+    readonly maxInflightAppends: number;
+    readonly snapshotChunkBytes: number;
+    readonly maxUncommittedEntries: number;
+    readonly learnerCatchUpEntries: number;
+    readonly maxPendingReads: number;
+    readonly preVote: boolean;
+    readonly checkQuorum: boolean;
+  };
+}
+
+function pick(r: Rand, lo: number, hi: number): number {
+  return lo + r.next() * (hi - lo);
+}
+
+export function deriveWorld(seed: number): SimWorld {
+  const r = seededRand(seed ^ 0x5eed);
+  const calm = r.next() < 0.2; // some worlds have no faults at all
+  const f = (lo: number, hi: number): number => (calm ? 0 : pick(r, lo, hi));
+  const electionTicks = r.int(6, 12);
+  return {
+    seed,
+    nodeCount: r.next() < 0.6 ? 3 : 5,
+    safetySteps: r.int(150, 300),
+    livenessBudgetSteps: 40 * electionTicks,
+    net: { lossRate: f(0, 0.15), dupRate: f(0, 0.05), maxDelaySteps: r.int(0, 3) },
+    faults: {
+      partitionRate: f(0, 0.03),
+      healRate: pick(r, 0.02, 0.1),
+      crashRate: f(0, 0.01),
+      crashBeforePersistRate: f(0, 0.002),
+      crashMidReadyRate: f(0, 0.002),
+      restartRate: pick(r, 0.02, 0.2),
+      tickSkipRate: f(0, 0.2),
+    },
+    load: {
+      proposeRate: pick(r, 0.1, 0.8),
+      readRate: pick(r, 0, 0.4),
+      confChangeRate: pick(r, 0, 0.03),
+      compactRate: pick(r, 0, 0.05),
+      transferRate: pick(r, 0, 0.01),
+      maxExtraNodes: r.int(0, 3),
+    },
+    raft: {
+      electionTicks,
+      heartbeatTicks: r.int(1, 3),
+      maxAppendEntries: r.int(1, 9),
+      maxAppendBytes: r.int(8, 200),
+      maxInflightAppends: r.int(1, 8),
+      snapshotChunkBytes: r.int(16, 128),
+      maxUncommittedEntries: r.int(10, 100),
+      learnerCatchUpEntries: r.int(0, 10),
+      maxPendingReads: r.int(4, 64),
+      preVote: r.next() < 0.85,
+      checkQuorum: r.next() < 0.85,
+    },
+  };
+}

@@ -35,7 +35,8 @@ export interface EtcdLockOptions {
 
 /** Settings as they appear in the table, shared with the dsync side of the benchmark. */
 export function lockSetting(workers: number, contended: boolean): string {
-  return contended ? `${workers} workers, one key` : `${workers} workers, distinct keys`;
+  const noun = workers === 1 ? 'worker' : 'workers';
+  return contended ? `${workers} ${noun}, one key` : `${workers} ${noun}, distinct keys`;
 }
 
 /**

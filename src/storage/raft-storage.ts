@@ -234,6 +234,12 @@ export class RaftStorage {
     while (this.jobs.length > 0) {
       const group = this.takeGroup();
       try {
+        if (group[0]?.kind === 'close') {
+          // Closing releases the file even after a failure: nothing is written any more.
+          await this.active.close();
+          group[0].done.resolve();
+          continue;
+        }
         if (this.broken !== null) {
           throw new DsyncError('INTERNAL', 'Raft storage failed earlier and accepts no more ' +
             'writes; restart the node', { cause: this.broken });
@@ -286,8 +292,7 @@ export class RaftStorage {
           `snapshot at ${this.snapIndex} would lose entries`);
         return this.deleteCoveredSegments(head.index);
       case 'close':
-        await this.active.close();
-        return;
+        assert(false, 'drain() handles close itself');
     }
   }
 
@@ -301,7 +306,13 @@ export class RaftStorage {
     }
     const plan = this.planRecords(jobs.map((j) => j.batch));
     if (plan.records.length === 0) return;
-    const buf = Buffer.concat(plan.records.map(encodeRecord));
+    const encoded = plan.records.map(encodeRecord);
+    for (const r of encoded) {
+      // save() checked entries; this also covers hard state and the other record kinds.
+      assert(r.byteLength - RECORD_HEADER_BYTES <= this.opts.recordBytesMax,
+        () => `a ${r.byteLength}-byte record exceeds recordBytesMax`);
+    }
+    const buf = Buffer.concat(encoded);
     await this.maybeRoll(buf.byteLength, plan.firstEntryIndex ?? plan.lastIndex + 1);
     const seg = this.segments[this.segments.length - 1];
     assert(seg !== undefined, 'an active segment');
@@ -424,7 +435,12 @@ export class RaftStorage {
 /** Creates the directory (and makes its entry durable in the parent) if missing. */
 async function ensureDir(dir: string, sync: FsSync): Promise<void> {
   const created = await mkdir(dir, { recursive: true });
-  if (created !== undefined) await sync.dir(dirname(dir));
+  if (created === undefined) return;
+  // Every directory created needs its entry in its parent made durable, top-down.
+  for (let p = dir; ; p = dirname(p)) {
+    await sync.dir(dirname(p));
+    if (p === created || dirname(p) === p) break;
+  }
 }
 
 /** Creates a new, empty file and makes its directory entry durable. */

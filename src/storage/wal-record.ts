@@ -167,8 +167,8 @@ export function checkRecordAt(buf: Buffer, offset: number, recordBytesMax: numbe
   }
   const bodyBytes = buf.readUInt32LE(offset);
   if (bodyBytes === 0 || bodyBytes > recordBytesMax) {
-    return { ok: false, reason: `record length ${bodyBytes} outside 1..${recordBytesMax}`,
-      intact: false };
+    return { ok: false, reason: `record length ${bodyBytes} outside 1..${recordBytesMax} ` +
+      '(recordBytesMax)', intact: false };
   }
   if (remaining - RECORD_HEADER_BYTES < bodyBytes) {
     return { ok: false, intact: false, reason: `truncated record: length says ${bodyBytes} bytes,` +

@@ -1,0 +1,141 @@
+// Node configuration: defaults, env and flag parsing, bounds, relationships between fields,
+// and error messages that name the field and where to set it.
+import { describe, expect, it } from 'vitest';
+import { Command } from 'commander';
+import {
+  DEFAULT_BODY_BYTES_MAX, DEFAULT_CAPACITY_BYTES, DEFAULT_CLUSTER_TOKEN, DEFAULT_HTTP_PORT,
+  DEFAULT_PEER_PORT, NODE_CONFIG_FIELDS, addNodeConfigOptions, configFromEnv, loadNodeConfig,
+  nodeConfigInput, parseNodeConfig, peerHttpUrl, usesDefaultClusterToken,
+} from '../src/config.js';
+import type { NodeConfigInput } from '../src/config.js';
+import { InvalidArgumentError } from '../src/errors.js';
+
+function fails(input: NodeConfigInput): InvalidArgumentError {
+  try {
+    parseNodeConfig(input);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    return err as InvalidArgumentError;
+  }
+  throw new Error(`expected ${JSON.stringify(input)} to be rejected`);
+}
+
+const base = { service: 'lock', nodeId: 'lock-0' } as const;
+
+describe('parseNodeConfig', () => {
+  it('fills documented defaults', () => {
+    const cfg = parseNodeConfig(base);
+    expect(cfg).toMatchObject({
+      httpPort: DEFAULT_HTTP_PORT, peerPort: DEFAULT_PEER_PORT,
+      bodyBytesMax: DEFAULT_BODY_BYTES_MAX,
+      capacityBytes: DEFAULT_CAPACITY_BYTES, peers: [], redisUrl: null, unsafeNoFsync: false,
+      writePolicy: 'write-back', electionTicks: 10, heartbeatTicks: 1, dataDir: 'dsync-data/lock-0',
+    });
+    expect(DEFAULT_BODY_BYTES_MAX).toBe(1024 * 1024);
+    expect(DEFAULT_CAPACITY_BYTES).toBe(64 * 1024 * 1024);
+    expect(usesDefaultClusterToken(cfg)).toBe(true);
+    expect(cfg.clusterToken).toBe(DEFAULT_CLUSTER_TOKEN);
+  });
+
+  it('parses string values from flags and env: ints, byte sizes, booleans, peer lists', () => {
+    const cfg = parseNodeConfig({
+      ...base, httpPort: '8000', bodyBytesMax: '2MiB', capacityBytes: '1GiB', unsafeNoFsync: 'true',
+      peers: 'lock-0=127.0.0.1:8000:7000, lock-1=[::1]:8001:7001,lock-2=lock-2.svc:8002:7002',
+    });
+    expect(cfg.httpPort).toBe(8000);
+    expect(cfg.bodyBytesMax).toBe(2 * 1024 * 1024);
+    expect(cfg.capacityBytes).toBe(1024 ** 3);
+    expect(cfg.unsafeNoFsync).toBe(true);
+    expect(cfg.peers).toEqual([
+      { id: 'lock-0', host: '127.0.0.1', httpPort: 8000, peerPort: 7000 },
+      { id: 'lock-1', host: '[::1]', httpPort: 8001, peerPort: 7001 },
+      { id: 'lock-2', host: 'lock-2.svc', httpPort: 8002, peerPort: 7002 },
+    ]);
+    expect(cfg.peers.map(peerHttpUrl)).toEqual(
+      ['http://127.0.0.1:8000', 'http://[::1]:8001', 'http://lock-2.svc:8002']);
+  });
+
+  it('names the field, its flag and env var, and the bad value', () => {
+    const e = fails({ ...base, httpPort: 'eighty' });
+    expect(e.details.field).toBe('httpPort');
+    expect(e.message).toContain('--http-port');
+    expect(e.message).toContain('DSYNC_HTTP_PORT');
+    expect(e.message).toContain('"eighty"');
+    expect(e.code).toBe('INVALID_ARGUMENT');
+  });
+
+  it.each<[NodeConfigInput, string]>([
+    [{ nodeId: 'lock-0' }, 'service'],
+    [{ ...base, service: 'kv' }, 'service'],
+    [{ ...base, nodeId: 'Lock_0!' }, 'nodeId'],
+    [{ ...base, httpPort: 65536 }, 'httpPort'],
+    [{ ...base, httpPort: 80.5 }, 'httpPort'],
+    [{ ...base, bodyBytesMax: '1TiB' }, 'bodyBytesMax'],
+    [{ ...base, bodyBytesMax: 100 }, 'bodyBytesMax'],
+    [{ ...base, tickMs: 0 }, 'tickMs'],
+    [{ ...base, unsafeNoFsync: 'maybe' }, 'unsafeNoFsync'],
+    [{ ...base, writePolicy: 'write-around' }, 'writePolicy'],
+    [{ ...base, redisUrl: 'http://x' }, 'redisUrl'],
+    [{ ...base, clusterToken: 'short' }, 'clusterToken'],
+    [{ ...base, logLevel: 'verbose' }, 'logLevel'],
+    [{ ...base, peers: 'lock-1=host:8001' }, 'peers.0'],
+    [{ ...base, peers: 'lock-1=h:8001:7001,lock-2=h:99999:7002' }, 'peers.1.httpPort'],
+  ])('rejects %j at field %s', (input, field) => {
+    expect(fails(input).details.field).toBe(field);
+  });
+
+  it('rejects unknown fields instead of ignoring a typo', () => {
+    expect(fails({ ...base, htpPort: 1 } as NodeConfigInput).details.field).toBe('htpPort');
+  });
+
+  it('checks relationships: heartbeat < election, distinct ports, unique peers', () => {
+    expect(fails({ ...base, heartbeatTicks: 10, electionTicks: 10 }).details.field)
+      .toBe('heartbeatTicks');
+    expect(parseNodeConfig({ ...base, heartbeatTicks: 9, electionTicks: 10 }).heartbeatTicks)
+      .toBe(9);
+    expect(fails({ ...base, httpPort: 7000, peerPort: 7000 }).details.field).toBe('peerPort');
+    expect(parseNodeConfig({ ...base, httpPort: 0, peerPort: 0 }).httpPort).toBe(0);
+    expect(fails({ ...base, peers: 'a=h:1:2,a=h:3:4' }).details.field).toBe('peers.1.id');
+    expect(fails({ ...base, peers: 'a=h:1:1' }).details.field).toBe('peers.0.peerPort');
+    expect(fails({ ...base, peers: 'a=h:1:2,b=h:2:3' }).details.field).toBe('peers.1');
+    expect(fails({ ...base, replicationFactor: 2 }).details.field).toBe('replicationFactor');
+  });
+});
+
+describe('env and flags', () => {
+  it('maps every field to DSYNC_ + SCREAMING_SNAKE and --kebab-case', () => {
+    const byField = new Map(NODE_CONFIG_FIELDS.map((d) => [d.field, d]));
+    expect(byField.get('httpPort')).toMatchObject({ env: 'DSYNC_HTTP_PORT', flag: '--http-port' });
+    expect(byField.get('unsafeNoFsync')?.env).toBe('DSYNC_UNSAFE_NO_FSYNC');
+    expect(byField.get('requestTimeoutMs')?.env).toBe('DSYNC_REQUEST_TIMEOUT_MS');
+    expect(Object.keys(parseNodeConfig(base)).sort())
+      .toEqual(NODE_CONFIG_FIELDS.map((d) => d.field).sort());
+  });
+
+  it('reads DSYNC_* env, skipping empty and foreign variables', () => {
+    const env = { DSYNC_SERVICE: 'cache', DSYNC_NODE_ID: 'cache-1', DSYNC_HTTP_PORT: '8201',
+      DSYNC_REDIS_URL: '', DSYNC_WRITE_POLICY: 'write-through', HOME: '/root' };
+    expect(configFromEnv(env)).toEqual({ service: 'cache', nodeId: 'cache-1', httpPort: '8201',
+      writePolicy: 'write-through' });
+    const cfg = loadNodeConfig({}, env);
+    expect(cfg).toMatchObject({ service: 'cache', nodeId: 'cache-1', httpPort: 8201,
+      writePolicy: 'write-through', redisUrl: null });
+  });
+
+  it('commander flags override env; nodeId falls back to the host name', () => {
+    const cmd = addNodeConfigOptions(new Command('serve')).option('--dir <dir>').exitOverride();
+    cmd.parse(['--service', 'queue', '--http-port', '8100', '--unsafe-no-fsync', '--dir', 'x'],
+      { from: 'user' });
+    const env = { DSYNC_HTTP_PORT: '9999', DSYNC_PEER_PORT: '7100' };
+    const input = nodeConfigInput(cmd.opts(), env, 'queue-2');
+    const cfg = parseNodeConfig(input);
+    expect(cfg).toMatchObject({ service: 'queue', nodeId: 'queue-2', httpPort: 8100,
+      peerPort: 7100, unsafeNoFsync: true });
+    expect(input).not.toHaveProperty('dir');
+  });
+
+  it('a bad env value is reported with the env var name', () => {
+    expect(() => loadNodeConfig({}, { DSYNC_SERVICE: 'lock', DSYNC_NODE_ID: 'l-0',
+      DSYNC_TICK_MS: 'fast' })).toThrow(/DSYNC_TICK_MS/);
+  });
+});

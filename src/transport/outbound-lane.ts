@@ -22,6 +22,11 @@ import type { Lane, PeerAddress, ResolvedTransportOptions } from './transport-op
  * monopolize a turn. */
 export const FLUSH_FRAMES_MAX = 4_096;
 
+/** Bytes a socket buffers before we wait for 'drain'. Above Node's 16 KiB default so that
+ * a burst of small appends goes out in few writev calls; small enough that the bound on
+ * queued bytes (sendQueueBytesMax) still describes the memory held per lane. */
+export const SOCKET_WRITE_HIGH_WATER_BYTES = 256 * 1024;
+
 type LaneState = 'idle' | 'connecting' | 'handshaking' | 'open' | 'backoff' | 'closed';
 
 export class OutboundLane {
@@ -114,7 +119,13 @@ export class OutboundLane {
 
   private dial(): void {
     this.state = 'connecting';
-    const socket = net.connect({ host: this.address.host, port: this.address.port });
+    // net.Socket hands stream options to its Duplex base; @types/node does not list them.
+    const connectOpts: net.TcpNetConnectOpts & { writableHighWaterMark: number } = {
+      host: this.address.host,
+      port: this.address.port,
+      writableHighWaterMark: SOCKET_WRITE_HIGH_WATER_BYTES,
+    };
+    const socket = net.connect(connectOpts);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, this.opts.keepAliveMs);

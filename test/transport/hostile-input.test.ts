@@ -92,6 +92,33 @@ describe('PeerTransport under hostile input', () => {
     expect(b.inbox).toEqual([]);
   });
 
+  it('lets a newer connection of the same node and lane supersede the older one', async () => {
+    const b = await factory.start('b');
+    const address = b.t.address();
+    const open = async (): Promise<{ socket: net.Socket; closed: () => boolean }> => {
+      let closed = false;
+      let replied = false;
+      const socket = net.connect(address.port, address.host, () => socket.write(hello()));
+      socket.on('data', () => {
+        replied = true;
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        closed = true;
+      });
+      await waitUntil('welcome', () => replied || closed);
+      return { socket, closed: () => closed };
+    };
+    const older = await open();
+    const newer = await open();
+    await waitUntil('older connection closed', () => older.closed());
+    newer.socket.write(frame({ via: 'newer' }));
+    await waitUntil('delivered on the newer one', () => b.inbox.length === 1);
+    expect(b.inbox[0]).toEqual({ from: 'raw', payload: { via: 'newer' } });
+    expect(newer.closed()).toBe(false);
+    newer.socket.destroy();
+  });
+
   it('survives arbitrary byte strings (property)', async () => {
     const b = await factory.start('b', { frameBytesMax: 4_096, handshakeTimeoutMs: 300 });
     const address = b.t.address();

@@ -33,8 +33,9 @@ export async function startKoaTrivialServer(): Promise<{ url: string; stop(): Pr
   const dir = mkdtempSync(join(tmpdir(), 'dsync-koa-'));
   const removeDir = removeDirAtExit(dir);
   const script = join(dirname(fileURLToPath(import.meta.url)), 'lib', 'koa-trivial-server.ts');
-  const proc = spawnLogged(process.execPath, ['--import', 'tsx', script],
-    { cwd: process.cwd(), logFile: join(dir, 'server.log') });
+  // tsx resolved from here, so the child starts whatever the caller's working directory.
+  const proc = spawnLogged(process.execPath, ['--import', import.meta.resolve('tsx'), script],
+    { cwd: dir, logFile: join(dir, 'server.log') });
   const stop = async (): Promise<void> => {
     await stopProcess(proc);
     removeDir();

@@ -176,12 +176,18 @@ function startProgress(
   if (periodMs <= 0) return undefined;
   const startNs = process.hrtime.bigint();
   let lastOps = 0;
+  let lastNs = startNs;
   const timer = setInterval(() => {
     const { measuredOps, errors, phase } = read();
-    const sinceS = Number(process.hrtime.bigint() - startNs) / 1e9;
-    const rate = ((measuredOps - lastOps) * 1000) / periodMs;
+    const nowNs = process.hrtime.bigint();
+    // The rate over the part of the period that was measured (the first one is mostly warm-up).
+    const fromNs = phase.measuring && phase.measureStartNs > lastNs ? phase.measureStartNs : lastNs;
+    const periodS = Number(nowNs - fromNs) / 1e9;
+    const rate = periodS > 0 ? (measuredOps - lastOps) / periodS : 0;
     lastOps = measuredOps;
+    lastNs = nowNs;
     const state = phase.measuring ? 'measuring' : 'warming up';
+    const sinceS = Number(nowNs - startNs) / 1e9;
     process.stderr.write(`[${opts.label ?? 'load'}] ${sinceS.toFixed(1)}s ${state}: ` +
       `${measuredOps} ops, ${Math.round(rate)} ops/s now, ${errors} errors\n`);
   }, periodMs);

@@ -1,0 +1,155 @@
+// `dsync dev`: a complete local system on loopback. Starts every node as its own process
+// (`dsync serve`), writes DIR/cluster.json so tools can kill and restart any node, prints the
+// endpoints, and stops everything on Ctrl-C. It never restarts a node that dies.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import Table from 'cli-table3';
+
+export interface DevOptions {
+  readonly dir: string;
+  readonly services: ReadonlyArray<'lock' | 'queue' | 'cache'>;
+  readonly binPath: string;
+  readonly extraEnv?: Record<string, string>;
+  readonly out?: NodeJS.WritableStream;
+}
+
+interface DevNode {
+  readonly service: 'lock' | 'queue' | 'cache';
+  readonly id: string;
+  readonly httpPort: number;
+  readonly peerPort: number;
+  readonly dataDir: string;
+  readonly command: string[];
+  readonly env: Record<string, string>;
+  proc?: ChildProcess;
+}
+
+/** HTTP base ports from API.md; peer ports are ours: HTTP + 1000. */
+const BASE_HTTP_PORT = { lock: 8000, queue: 8100, cache: 8200 } as const;
+const PEER_PORT_OFFSET = 1000;
+const NODES_PER_SERVICE = 3;
+const PLAIN = { head: [], border: [] };
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+
+function plan(o: DevOptions, dir: string): DevNode[] {
+  const nodes: DevNode[] = [];
+  for (const service of o.services) {
+    const specs = Array.from({ length: NODES_PER_SERVICE }, (_, i) => ({
+      id: `${service}-${i}`, httpPort: BASE_HTTP_PORT[service] + i,
+      peerPort: BASE_HTTP_PORT[service] + i + PEER_PORT_OFFSET,
+    }));
+    const peers = specs.map((s) => `${s.id}=127.0.0.1:${s.httpPort}:${s.peerPort}`).join(',');
+    for (const s of specs) {
+      const dataDir = join(dir, 'data', s.id);
+      const env: Record<string, string> = {
+        DSYNC_SERVICE: service, DSYNC_NODE_ID: s.id, DSYNC_HTTP_HOST: '127.0.0.1',
+        DSYNC_HTTP_PORT: String(s.httpPort), DSYNC_PEER_HOST: '127.0.0.1',
+        DSYNC_PEER_PORT: String(s.peerPort), DSYNC_PEERS: peers, DSYNC_DATA_DIR: dataDir,
+        DSYNC_CLUSTER_TOKEN: 'dsync-dev', ...(o.extraEnv ?? {}),
+      };
+      nodes.push({ service, ...s, dataDir, env, command: [process.execPath, o.binPath, 'serve'] });
+    }
+  }
+  return nodes;
+}
+
+async function waitHealthy(url: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(500) });
+      if (r.ok) return true;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+let stopping = false;
+
+export async function runDev(o: DevOptions): Promise<void> {
+  const out = o.out ?? process.stdout;
+  const dir = resolve(o.dir);
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const nodes = plan(o, dir);
+  for (const n of nodes) {
+    for (const port of [n.httpPort, n.peerPort]) {
+      if (!(await portFree(port))) {
+        throw new Error(`port ${port} (for ${n.id}) is in use on 127.0.0.1: stop whatever holds it ` +
+          '(another `dsync dev`?) and run again');
+      }
+    }
+  }
+  out.write(`dsync dev: starting ${nodes.length} nodes in ${dir}\n`);
+  for (const n of nodes) {
+    mkdirSync(n.dataDir, { recursive: true });
+    const log = createWriteStream(join(dir, 'logs', `${n.id}.log`), { flags: 'a' });
+    const [cmd, ...args] = n.command;
+    // Own process group: Ctrl-C reaches only the launcher, which stops the nodes in order.
+    const p = spawn(cmd!, args, { cwd: process.cwd(), env: { ...process.env, ...n.env },
+      stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    p.stdout?.pipe(log, { end: false });
+    p.stderr?.pipe(log, { end: false });
+    p.on('exit', (code, sig) => {
+      if (stopping) return;
+      out.write(`dsync dev: ${n.id} (pid ${p.pid}) exited (${sig ?? `code ${code}`}); ` +
+        `see ${join(dir, 'logs', `${n.id}.log`)}; restart it with the command in cluster.json\n`);
+    });
+    n.proc = p;
+  }
+  writeClusterJson(dir, nodes);
+  const healthy = await Promise.all(
+    nodes.map((n) => waitHealthy(`http://127.0.0.1:${n.httpPort}`, 20_000)));
+  printTable(out, nodes, healthy, dir);
+  await new Promise<void>((res) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      stopping = true;
+      out.write('\ndsync dev: stopping every node…\n');
+      void stopAll(nodes).then(() => { out.write('dsync dev: stopped\n'); res(); });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+function writeClusterJson(dir: string, nodes: DevNode[]): void {
+  const doc = {
+    nodes: nodes.map((n) => ({
+      service: n.service, id: n.id, pid: n.proc?.pid ?? null,
+      url: `http://127.0.0.1:${n.httpPort}`, dataDir: n.dataDir, cwd: process.cwd(),
+      command: n.command, env: n.env,
+    })),
+  };
+  writeFileSync(join(dir, 'cluster.json'), `${JSON.stringify(doc, null, 2)}\n`);
+}
+
+function printTable(out: NodeJS.WritableStream, nodes: DevNode[], healthy: boolean[],
+  dir: string): void {
+  const t = new Table({ head: ['service', 'node', 'url', 'pid', 'status'], style: PLAIN });
+  nodes.forEach((n, i) => t.push([n.service, n.id, `http://127.0.0.1:${n.httpPort}`,
+    String(n.proc?.pid ?? '-'), healthy[i] ? 'up' : 'NOT UP (see its log)']));
+  out.write(`${t.toString()}\n`);
+  out.write(`cluster.json: ${join(dir, 'cluster.json')}   logs: ${join(dir, 'logs')}\n`);
+  out.write('Try: npx dsync status   ·   Ctrl-C stops everything\n');
+}
+
+async function stopAll(nodes: DevNode[]): Promise<void> {
+  await Promise.all(nodes.map((n) => new Promise<void>((res) => {
+    const p = n.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) { res(); return; }
+    const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+    p.once('exit', () => { clearTimeout(t); res(); });
+    p.kill('SIGTERM');
+  })));
+}

@@ -1,0 +1,53 @@
+// The `dsync` command line.
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { addCacheCommands, addLockCommands } from './client-commands.js';
+import { runDev } from './dev.js';
+import { addServeCommand } from './serve.js';
+import { DEFAULT_DEV_DIR, defaultUrls, statusTable } from './status.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+
+const program = new Command('dsync')
+  .description('dsync: Raft-replicated locks, a partitioned queue and a coherent cache')
+  .version(pkg.version)
+  .showHelpAfterError('(run `dsync --help` for the list of commands)');
+
+addServeCommand(program);
+
+program.command('dev')
+  .description('start a complete local system on loopback (3 nodes per service)')
+  .option('--dir <dir>', 'where data, logs and cluster.json go', DEFAULT_DEV_DIR)
+  .option('--services <list>', 'which services to start', 'lock')
+  .action(async (o: { dir: string; services: string }) => {
+    const services = o.services.split(',').map((s) => s.trim()) as Array<'lock' | 'queue' | 'cache'>;
+    for (const s of services) {
+      if (!['lock', 'queue', 'cache'].includes(s)) {
+        program.error(`unknown service "${s}": choose from lock, queue, cache`);
+      }
+    }
+    await runDev({ dir: o.dir, services, binPath: join(root, 'bin', 'dsync.js') });
+  });
+
+program.command('status')
+  .description('one row per node: service, id, Raft state, term, leader, lag')
+  .argument('[urls...]', 'node URLs (default: the nodes of `dsync dev`)')
+  .action(async (urls: string[]) => {
+    const dflt = defaultUrls();
+    const { text, down } = urls.length > 0 ? await statusTable(urls)
+      : await statusTable(dflt.urls, dflt.guessed);
+    process.stdout.write(`${text}\n`);
+    if (down > 0) {
+      process.stdout.write(`${down} node(s) unreachable: is \`dsync dev\` running? ` +
+        'Check their logs under .dsync/dev/logs.\n');
+      process.exitCode = 1;
+    }
+  });
+
+addLockCommands(program);
+addCacheCommands(program);
+
+await program.parseAsync(process.argv);

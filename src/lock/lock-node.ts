@@ -1,0 +1,128 @@
+// One node of the lock service: peer transport, one Raft group holding the lock table, the
+// HTTP API, and a graceful shutdown that hands leadership over first.
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { UnavailableError } from '../errors.js';
+import type { NodeConfig } from '../config.js';
+import { electionTimeoutMs, peerHttpUrl } from '../config.js';
+import { createApp, type AppContext } from '../http/app.js';
+import { Forwarder, isForwarded } from '../http/forward.js';
+import { closeServer, startServer, type RunningServer } from '../http/server.js';
+import type { Metrics } from '../observability/metrics.js';
+import { RaftHost } from '../runtime/raft-host.js';
+import type { RaftGroup } from '../runtime/raft-group.js';
+import { raftObserver } from '../runtime/raft-observer.js';
+import { PeerTransport } from '../transport/peer-transport.js';
+import { DEFAULT_LOCK_LIMITS } from './lock-table-limits.js';
+import { createLockMetrics } from './lock-metrics.js';
+import { registerLockRoutes } from './lock-routes.js';
+import { LockService } from './lock-service.js';
+import { LockStateMachine } from './lock-state-machine.js';
+
+/** Blocking acquires one node keeps open at most. */
+export const WAITING_REQUESTS_MAX = 10_000;
+/** Leader checks for due leases and wait deadlines this often. */
+export const LOCK_DUTY_INTERVAL_MS = 25;
+
+export interface RunningLockNode {
+  readonly group: RaftGroup;
+  readonly server: RunningServer;
+  stop(): Promise<void>;
+}
+
+export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Metrics):
+  Promise<RunningLockNode> {
+  const peers = new Map(cfg.peers.filter((p) => p.id !== cfg.nodeId)
+    .map((p) => [p.id, { host: p.host, port: p.peerPort }] as const));
+  const transport = new PeerTransport({
+    nodeId: cfg.nodeId, listen: { host: cfg.peerHost, port: cfg.peerPort }, peers,
+    clusterToken: cfg.clusterToken, sendQueueBytesMax: 64 * 1024 * 1024,
+    frameBytesMax: 32 * 1024 * 1024, reconnectMsMin: 50, reconnectMsMax: 2000, logger,
+  });
+  const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs);
+  const sm = new LockStateMachine(DEFAULT_LOCK_LIMITS);
+  const voters = cfg.peers.length > 0 ? cfg.peers.map((p) => p.id) : [cfg.nodeId];
+  const group = await host.openGroup({
+    group: 0, dataDir: join(cfg.dataDir, 'raft'), bootstrap: { voters, learners: [] },
+    raft: { electionTicks: cfg.electionTicks, heartbeatTicks: cfg.heartbeatTicks },
+    fsync: !cfg.unsafeNoFsync, snapshotEntries: cfg.snapshotEntries, stateMachine: sm,
+    observer: raftObserver(metrics.raft),
+  });
+  await transport.start();
+  host.start();
+  const lockMetrics = createLockMetrics(metrics.registry, () => sm);
+  const service = new LockService({
+    group, sm, logger, metrics: lockMetrics,
+    electionTimeoutMs: 2 * electionTimeoutMs(cfg), requestTimeoutMs: cfg.requestTimeoutMs,
+    waitingRequestsMax: WAITING_REQUESTS_MAX, dutyIntervalMs: LOCK_DUTY_INTERVAL_MS,
+  });
+  service.start();
+  const forwarder = new Forwarder({ nodeId: cfg.nodeId, timeoutMs: cfg.requestTimeoutMs,
+    metrics: metrics.http });
+  const urlOf = new Map(cfg.peers.map((p) => [p.id, peerHttpUrl(p)] as const));
+
+  const leaderOnly = async (ctx: AppContext, local: () => Promise<unknown>): Promise<void> => {
+    if (group.isLeader()) {
+      ctx.body = await local();
+      return;
+    }
+    const leader = group.leaderId();
+    const url = leader === null ? undefined : urlOf.get(leader);
+    if (url === undefined || isForwarded(ctx)) {
+      throw new UnavailableError(leader === null
+        ? 'no lock leader is elected yet (election in progress or no quorum); retry in a second'
+        : `the leader ${leader} is changing; retry in a second`, { leader });
+    }
+    // A blocking acquire may wait up to waitMs at the leader.
+    const waitMs = Number((ctx.state.body as { waitMs?: unknown } | undefined)?.waitMs);
+    const extra = Number.isFinite(waitMs) && waitMs > 0 ? Math.min(waitMs, 3_600_000) : 0;
+    await forwarder.forward(ctx, url, cfg.requestTimeoutMs + extra);
+  };
+
+  const { app } = createApp({
+    service: 'lock', nodeId: cfg.nodeId, logger, metrics, bodyBytesMax: cfg.bodyBytesMax,
+    health: () => {
+      const s = group.status();
+      return { raft: { state: s.role, term: s.term, leader: s.leader, commitIndex: s.commit,
+        appliedIndex: group.appliedIndex() } };
+    },
+    ready: () => {
+      const s = group.status();
+      if (s.leader === null) return { ok: false, reason: 'no leader known yet' };
+      if (group.appliedIndex() < s.commit) return { ok: false, reason: 'catching up with the log' };
+      return { ok: true };
+    },
+    routes: (router) => registerLockRoutes(router, { service, leaderOnly }),
+  });
+  const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort });
+  logger.info({ http: server.url, peer: `${cfg.peerHost}:${cfg.peerPort}`, voters },
+    'lock node started');
+
+  return {
+    group, server,
+    stop: async () => {
+      await handOverLeadership(group, logger, electionTimeoutMs(cfg) * 2);
+      service.stop();
+      await closeServer(server.server);
+      await forwarder.close();
+      await host.close();
+      await transport.close();
+    },
+  };
+}
+
+/** On SIGTERM a leader transfers leadership to its most caught-up follower first, so that
+ * clients see a handover instead of an election timeout. */
+async function handOverLeadership(group: RaftGroup, logger: Logger, timeoutMs: number):
+  Promise<void> {
+  if (!group.isLeader()) return;
+  const s = group.status();
+  const best = Object.entries(s.progress ?? {})
+    .filter(([id]) => id !== s.id && s.config.voters.includes(id))
+    .sort((a, b) => b[1].match - a[1].match)[0];
+  if (!best) return;
+  logger.info({ to: best[0] }, 'transferring leadership before shutdown');
+  group.transferLeadership(best[0]);
+  const deadline = Date.now() + timeoutMs;
+  while (group.isLeader() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}

@@ -1,0 +1,78 @@
+// HTTP routes of the lock service (API.md, "Locks"). Followers forward to the leader.
+import { z } from 'zod';
+import { InvalidArgumentError } from '../errors.js';
+import type { AppContext, AppRouter } from '../http/app.js';
+import { objectBody } from '../http/app.js';
+import { durationMs, nameSchema, ownerSchema, parseName, parseWith } from '../http/validate.js';
+import {
+  LOCK_REQUEST_ID_BYTES_MAX, LOCK_TTL_MS_MAX, LOCK_TTL_MS_MIN, LOCK_WAIT_MS_MAX,
+} from './commands.js';
+import type { LockService } from './lock-service.js';
+
+/** Most locks one `GET /v1/locks` returns. */
+export const LIST_LOCKS_MAX = 10_000;
+/** Default lease of an acquire without ttlMs (API.md). */
+export const DEFAULT_TTL_MS = 30_000;
+
+const acquireSchema = z.object({
+  owner: ownerSchema,
+  mode: z.enum(['exclusive', 'shared']).default('exclusive'),
+  ttlMs: durationMs(LOCK_TTL_MS_MIN, LOCK_TTL_MS_MAX).default(DEFAULT_TTL_MS),
+  waitMs: durationMs(0, LOCK_WAIT_MS_MAX).default(0),
+  requestId: z.string().min(1).max(LOCK_REQUEST_ID_BYTES_MAX).optional(),
+});
+const releaseSchema = z.object({
+  owner: ownerSchema,
+  token: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+});
+const renewSchema = z.object({
+  owner: ownerSchema,
+  ttlMs: durationMs(LOCK_TTL_MS_MIN, LOCK_TTL_MS_MAX).optional(),
+});
+
+export interface LockRouteDeps {
+  readonly service: LockService;
+  /** Runs `local` when this node leads, else forwards the request to the leader. */
+  leaderOnly(ctx: AppContext, local: () => Promise<unknown>): Promise<void>;
+}
+
+/** An AbortSignal that fires when the client closes the connection before the answer. */
+function clientGone(ctx: AppContext): AbortSignal {
+  const ac = new AbortController();
+  ctx.res.once('close', () => { if (!ctx.res.writableFinished) ac.abort(); });
+  return ac.signal;
+}
+
+export function registerLockRoutes(router: AppRouter, d: LockRouteDeps): void {
+  router.post('/v1/locks/:name/acquire', (ctx) => d.leaderOnly(ctx, async () => {
+    const name = parseName(ctx.params.name, 'name');
+    const b = parseWith(acquireSchema, objectBody(ctx));
+    const clientId = ctx.get('x-dsync-client') || 'http';
+    return d.service.acquire({
+      name, owner: b.owner, mode: b.mode, ttlMs: b.ttlMs, waitMs: b.waitMs,
+      ...(b.requestId === undefined ? {} : { requestId: b.requestId }),
+    }, clientId, clientGone(ctx));
+  }));
+  router.post('/v1/locks/:name/release', (ctx) => d.leaderOnly(ctx, async () => {
+    const name = parseName(ctx.params.name, 'name');
+    const b = parseWith(releaseSchema, objectBody(ctx));
+    await d.service.release(name, b.owner, b.token);
+    return { released: true };
+  }));
+  router.post('/v1/locks/:name/renew', (ctx) => d.leaderOnly(ctx, async () => {
+    const name = parseName(ctx.params.name, 'name');
+    const b = parseWith(renewSchema, objectBody(ctx));
+    return { expiresAt: await d.service.renew(name, b.owner, b.ttlMs) };
+  }));
+  router.get('/v1/locks/:name', (ctx) => d.leaderOnly(ctx, async () => {
+    return d.service.get(parseName(ctx.params.name, 'name'));
+  }));
+  router.get('/v1/locks', (ctx) => d.leaderOnly(ctx, async () => {
+    const prefix = ctx.query.prefix ?? '';
+    if (typeof prefix !== 'string') {
+      throw new InvalidArgumentError('prefix', 'prefix must be given at most once');
+    }
+    if (prefix !== '') parseWith(nameSchema, prefix, 'prefix');
+    return { locks: await d.service.list(prefix, LIST_LOCKS_MAX) };
+  }));
+}

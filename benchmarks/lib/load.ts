@@ -40,7 +40,8 @@ export interface LoadOptions {
   /**
    * One operation. `worker` is 0..concurrency-1, `i` a run-wide sequence number. It may
    * resolve to a latency in ns to record instead of its whole duration (the acquire part of
-   * an acquire+release cycle, say).
+   * an acquire+release cycle, say). It should carry its own deadline: the run waits for
+   * every operation it started.
    */
   op: (worker: number, i: number) => Promise<number | void>;
 }
@@ -83,6 +84,30 @@ function validate(opts: LoadOptions): void {
   assert(Number.isSafeInteger(errorsMax) && errorsMax >= 0, 'errorsMax must be an integer ≥ 0');
 }
 
+/** Counts failed operations and keeps a few distinct messages for the report. */
+class ErrorTally {
+  count = 0;
+  readonly samples: string[] = [];
+  /** Set once more than `errorsMax` operations failed. */
+  fatal: Error | null = null;
+
+  constructor(private readonly label: string, private readonly errorsMax: number) {}
+
+  /** Records a failure; true when the run must stop. */
+  add(err: unknown): boolean {
+    this.count++;
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    if (this.samples.length < ERROR_SAMPLES_MAX && !this.samples.includes(message)) {
+      this.samples.push(message);
+    }
+    if (this.count > this.errorsMax && this.fatal === null) {
+      this.fatal = new Error(`${this.label}: more than ${this.errorsMax} operations failed; ` +
+        `first errors: ${this.samples.join(' | ')}`, { cause: err });
+    }
+    return this.fatal !== null;
+  }
+}
+
 /**
  * Runs a warm-up, then the measured phase, and resolves once every worker has stopped.
  * Operations still in flight when the measured phase ends finish but do not count.
@@ -93,15 +118,12 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const warmupMs = opts.warmupMs ?? DEFAULT_WARMUP_MS;
   const errorsMax = opts.errorsMax ?? DEFAULT_ERRORS_MAX;
   const latency = new LatencyRecorder();
-  const errorSamples: string[] = [];
   const phase: Phase = { measuring: false, stopped: false, measureStartNs: 0n, measureEndNs: 0n };
+  const tally = new ErrorTally(opts.label ?? 'load', errorsMax);
   let seq = 0;
   // In ops mode the measured operations are numbered from the first one after warm-up.
   let opsBase = 0;
   let measuredOps = 0;
-  let errors = 0;
-  // A holder, not a let: it is set inside closures, which narrowing does not follow.
-  const failure: { error: Error | null } = { error: null };
 
   const startMeasuring = (): void => {
     phase.measuring = true;
@@ -111,19 +133,6 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       phase.measureEndNs = phase.measureStartNs + BigInt(opts.durationMs) * 1_000_000n;
     }
   };
-  const onError = (err: unknown): void => {
-    errors++;
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    if (errorSamples.length < ERROR_SAMPLES_MAX && !errorSamples.includes(message)) {
-      errorSamples.push(message);
-    }
-    if (errors > errorsMax && failure.error === null) {
-      failure.error = new Error(`${opts.label ?? 'load'}: more than ${errorsMax} operations failed; ` +
-        `first errors: ${errorSamples.join(' | ')}`, { cause: err });
-      phase.stopped = true;
-    }
-  };
-
   // Warm-up ends by the clock, checked by the workers: no timer that a busy loop could starve.
   const warmupEndNs = process.hrtime.bigint() + BigInt(warmupMs) * 1_000_000n;
   const worker = async (w: number): Promise<void> => {
@@ -138,7 +147,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       try {
         reportedNs = await opts.op(w, i);
       } catch (err) {
-        onError(err);
+        if (tally.add(err)) phase.stopped = true;
         failed = true;
       }
       const endNs = process.hrtime.bigint();
@@ -154,18 +163,18 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     }
   };
 
-  const progress = startProgress(opts, () => ({ measuredOps, errors, phase }));
+  const progress = startProgress(opts, () => ({ measuredOps, errors: tally.count, phase }));
   try {
     await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w)));
   } finally {
     if (progress !== undefined) clearInterval(progress);
   }
-  if (failure.error !== null) throw failure.error;
+  if (tally.fatal !== null) throw tally.fatal;
   const elapsedMs = Math.max(0, Number(phase.measureEndNs - phase.measureStartNs) / 1e6);
   return {
-    ops: measuredOps, errors, elapsedMs,
+    ops: measuredOps, errors: tally.count, elapsedMs,
     opsPerSec: elapsedMs > 0 ? (measuredOps * 1000) / elapsedMs : 0,
-    latency: latency.summary(), errorSamples,
+    latency: latency.summary(), errorSamples: tally.samples,
   };
 }
 

@@ -225,7 +225,7 @@ export class RaftNode {
 
   /** Start an election now (bootstrapping a one-node cluster, tests). */
   campaign(): void {
-    this.hup(false);
+    this.hup(false, false);
   }
 
   /** The application snapshotted at snapshot.meta.index (<= applied): drop the log up to it.
@@ -433,9 +433,12 @@ export class RaftNode {
     this.appendEntry('noop', EMPTY);
   }
 
-  private hup(transfer: boolean): void {
+  /** Start an election; `skipPreVote` after a won pre-vote or on timeoutNow, `transfer` only
+   * on timeoutNow (it lets the vote through leader leases). */
+  private hup(skipPreVote: boolean, transfer: boolean): void {
     if (this.role === 'leader' || !isVoter(this.config, this.id)) return;
-    const pre = this.opts.preVote && !transfer;
+    assert(skipPreVote || !transfer, 'a transfer election skips the pre-vote');
+    const pre = this.opts.preVote && !skipPreVote;
     if (pre) this.becomePreCandidate();
     else this.becomeCandidate();
     const voteTerm = pre ? this.term + 1 : this.term;
@@ -457,7 +460,7 @@ export class RaftNode {
     if (result === 'lost') {
       this.becomeFollower(this.term, null);
     } else if (this.role === 'precandidate') {
-      this.hup(true);
+      this.hup(true, false); // the pre-vote was won: run the real election
     } else {
       this.becomeLeader();
     }
@@ -470,7 +473,7 @@ export class RaftNode {
     this.electionElapsed++;
     if (isVoter(this.config, this.id) && this.electionElapsed >= this.randomizedElectionTicks) {
       this.electionElapsed = 0;
-      this.hup(false);
+      this.hup(false, false);
     }
   }
 
@@ -511,7 +514,7 @@ export class RaftNode {
         this.stepFromLeader(m);
         return;
       case 'timeoutNow':
-        this.hup(true);
+        this.hup(true, true);
         return;
       default:
         return; // stale responses
@@ -751,7 +754,8 @@ export class RaftNode {
     if (this.maybeCommit()) {
       for (const to of this.progress.keys()) this.sendAppend(to, true);
     } else if (wasPaused) {
-      this.sendAppend(m.from, false);
+      // The follower was waiting on us: even an empty append tells it the commit index.
+      this.sendAppend(m.from, true);
     }
     if (this.role !== 'leader') return; // committed our own removal
     while (this.sendAppend(m.from, false)) { /* fill the inflight window */ }

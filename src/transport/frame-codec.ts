@@ -63,14 +63,18 @@ export class FrameDecoder {
     return this.bufferedBytes;
   }
 
-  push(chunk: Buffer): DecodeResult {
+  /** Adds a chunk (may be empty) and returns the frames it completes, at most `framesMax`
+   * of them: the rest stays buffered for the next push, so a caller can change the limit
+   * between frames (the handshake frame is held to a smaller limit than the ones after). */
+  push(chunk: Buffer, framesMax = Number.POSITIVE_INFINITY): DecodeResult {
     assert(!this.failed, 'FrameDecoder fed after it reported an oversized frame');
+    assert(framesMax >= 1, 'framesMax must be at least 1');
     if (chunk.length > 0) {
       this.chunks.push(chunk);
       this.bufferedBytes += chunk.length;
     }
     const frames: Buffer[] = [];
-    for (;;) {
+    while (frames.length < framesMax) {
       if (this.pendingFrameBytes < 0) {
         if (this.bufferedBytes < FRAME_HEADER_BYTES) break;
         const length = this.take(FRAME_HEADER_BYTES).readUInt32BE(0);

@@ -9,6 +9,8 @@ import type { Hello, HelloReply } from './handshake.js';
 import { HANDSHAKE_FRAME_BYTES_MAX, helloRejection, parseHello } from './handshake.js';
 import type { Lane, ResolvedTransportOptions } from './transport-options.js';
 
+const EMPTY = Buffer.alloc(0);
+
 export interface InboundHooks {
   /** Called once the hello is accepted, before any message of this connection. */
   accepted(conn: InboundConnection): void;
@@ -56,11 +58,18 @@ export class InboundConnection {
 
   private onData(chunk: Buffer): void {
     if (this.rejected || this.socket.destroyed) return;
-    const result = this.decoder.push(chunk);
-    for (const frame of result.frames) {
-      if (this.socket.destroyed || this.rejected) return;
-      if (this.hello === null) this.onHandshakeFrame(frame);
-      else this.onMessageFrame(this.hello.nodeId, frame);
+    // Until the hello is accepted, take one frame at a time: the frames after it are held
+    // to frameBytesMax, not to the handshake's small limit.
+    let result = this.decoder.push(chunk, this.hello === null ? 1 : Number.POSITIVE_INFINITY);
+    for (;;) {
+      for (const frame of result.frames) {
+        if (this.socket.destroyed || this.rejected) return;
+        if (this.hello === null) this.onHandshakeFrame(frame);
+        else this.onMessageFrame(this.hello.nodeId, frame);
+      }
+      if (!result.ok || this.hello === null || this.decoder.buffered === 0 ||
+        result.frames.length === 0 || this.socket.destroyed || this.rejected) break;
+      result = this.decoder.push(EMPTY);
     }
     if (!result.ok && !this.socket.destroyed) {
       const limit = this.hello === null ? HANDSHAKE_FRAME_BYTES_MAX : this.opts.frameBytesMax;

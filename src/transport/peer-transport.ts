@@ -48,6 +48,8 @@ export class PeerTransport {
   /** The accepted connection per "nodeId/lane": a newer one supersedes an older one. */
   private readonly inboundByPeerLane = new Map<string, InboundConnection>();
   private readonly handlers: MessageHandler[] = [];
+  /** Lanes of removed peers still writing out their queues; close() waits for them. */
+  private readonly closing = new Set<Promise<void>>();
   private server: Server | null = null;
   private state: TransportState = 'new';
   private boundAddress: PeerAddress | null = null;
@@ -100,6 +102,7 @@ export class PeerTransport {
     const link = this.links.get(to);
     if (link === undefined || this.state === 'closed') return false;
     const outbound = link.lanes[lane];
+    assert(outbound !== undefined, `unknown lane ${String(lane)}`);
     const bytes = encodePayload(payload);
     if (bytes.length > this.opts.frameBytesMax) {
       this.log.warn({ peer: to, lane, bytes: bytes.length, frameBytesMax: this.opts.frameBytesMax },
@@ -110,7 +113,8 @@ export class PeerTransport {
     return outbound.enqueue(bytes);
   }
 
-  /** Adds a handler; handlers run in registration order for every message received. */
+  /** Adds a handler; handlers run in registration order for every message received, in
+   * the socket's data callback. A handler that throws is a bug and is not caught. */
   onMessage(handler: MessageHandler): void {
     this.handlers.push(handler);
   }
@@ -123,7 +127,11 @@ export class PeerTransport {
     for (const [id, link] of this.links) {
       if (next.has(id)) continue;
       this.links.delete(id);
-      for (const lane of LANES) void link.lanes[lane].close();
+      for (const lane of LANES) {
+        const closed = link.lanes[lane].close();
+        this.closing.add(closed);
+        void closed.then(() => this.closing.delete(closed));
+      }
     }
     for (const [id, address] of next) {
       const link = this.links.get(id);
@@ -158,7 +166,7 @@ export class PeerTransport {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    const done: Promise<void>[] = [];
+    const done: Promise<void>[] = [...this.closing];
     for (const link of this.links.values()) {
       for (const lane of LANES) done.push(link.lanes[lane].close());
     }

@@ -57,6 +57,14 @@ describe('FrameDecoder', () => {
     decoder.setFrameBytesMax(32);
     expect(decoder.push(encodeFrames([new Uint8Array(32)])).frames).toHaveLength(1);
   });
+
+  it('returns at most framesMax frames per push and keeps the rest buffered', () => {
+    const decoder = new FrameDecoder(1_024);
+    const stream = encodeFrames([Buffer.from('a'), Buffer.from('bb'), Buffer.from('ccc')]);
+    expect(decoder.push(stream, 1).frames).toEqual([Buffer.from('a')]);
+    expect(decoder.buffered).toBe(stream.length - 5);
+    expect(decoder.push(Buffer.alloc(0)).frames).toEqual([Buffer.from('bb'), Buffer.from('ccc')]);
+  });
 });
 
 describe('FrameQueue', () => {

@@ -119,6 +119,20 @@ describe('PeerTransport under hostile input', () => {
     newer.socket.destroy();
   });
 
+  it('holds only the hello to the small handshake limit, not frames pipelined behind it',
+    async () => {
+      const b = await factory.start('b', { frameBytesMax: 64 * 1024 });
+      const big = new Uint8Array(20_000).fill(9); // over the 4 KiB handshake limit
+      const socket = net.connect(b.t.address().port, '127.0.0.1', () => {
+        socket.write(Buffer.concat([hello(), frame({ big }), frame('second')]));
+      });
+      socket.on('error', () => undefined);
+      await waitUntil('both pipelined frames delivered', () => b.inbox.length === 2);
+      expect((b.inbox[0]?.payload as { big: Uint8Array }).big.length).toBe(20_000);
+      expect(b.inbox[1]).toEqual({ from: 'raw', payload: 'second' });
+      socket.destroy();
+    });
+
   it('survives arbitrary byte strings (property)', async () => {
     const b = await factory.start('b', { frameBytesMax: 4_096, handshakeTimeoutMs: 300 });
     const address = b.t.address();

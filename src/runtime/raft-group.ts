@@ -6,7 +6,7 @@ import { IndeterminateError, NotLeaderError, TimeoutError, UnavailableError } fr
 import { RaftNode, parseRaftOptions, type RaftOptions } from '../raft/raft.js';
 import { seededRand } from '../raft/rand.js';
 import type {
-  ClusterConfig, Entry, Message, NodeId, Ready, Role, Snapshot,
+  ClusterConfig, Entry, HardState, Message, NodeId, Ready, Role, Snapshot,
 } from '../raft/types.js';
 import { RaftStorage } from '../storage/raft-storage.js';
 import { DedupTable } from './dedup.js';
@@ -88,6 +88,8 @@ export class RaftGroup {
   private draining = false;
   private closed = false;
   private snapshotting = false;
+  private savedHardState: HardState | null = null;
+  private deferredHardState: HardState | null = null;
   private readonly appliedWaiters: Array<{ index: number; resolve(): void }> = [];
 
   private constructor(
@@ -115,6 +117,7 @@ export class RaftGroup {
       config: opts.bootstrap,
     });
     const g = new RaftGroup(opts, storage, node, recovered.snapshot?.meta.index ?? 0);
+    g.savedHardState = recovered.hardState;
     if (recovered.snapshot) g.restoreImage(recovered.snapshot.data);
     g.log.info({ snapshot: recovered.snapshot?.meta.index ?? 0, entries: recovered.entries.length,
       hardState: recovered.hardState }, 'raft group recovered');
@@ -249,6 +252,9 @@ export class RaftGroup {
     for (const [i, p] of this.proposals) { this.proposals.delete(i); p.reject(err); }
     for (const [c, r] of this.reads) { this.reads.delete(c); r.reject(err); }
     while (this.draining) await new Promise((r) => setTimeout(r, 5));
+    if (this.deferredHardState !== null) {
+      await this.storage.save({ hardState: this.deferredHardState, entries: [], snapshot: null });
+    }
     await this.storage.close();
   }
 
@@ -284,13 +290,7 @@ export class RaftGroup {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.term, rd.softState.leader);
-    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
-      const t0 = process.hrtime.bigint();
-      await this.storage.save(
-        { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
-      this.opts.observer?.onPersist?.(this.group, Number(process.hrtime.bigint() - t0) / 1e9,
-        rd.entries.length);
-    }
+    await this.persist(rd);
     for (const m of rd.messages) this.opts.send(m.to, m);
     if (rd.snapshot) {
       this.restoreImage(rd.snapshot.data);
@@ -313,6 +313,29 @@ export class RaftGroup {
       r.reject(new NotLeaderError(this.leader, this.group));
     }
     this.releaseReads();
+  }
+
+  /** Persists what the Ready must make durable before its messages go out. A hard state
+   * that only moved the commit index is not worth an fsync on the commit path (the commit
+   * index is re-learned from the leader after a restart; term and vote are what must not be
+   * lost): it rides along with the next write instead. */
+  private async persist(rd: Ready): Promise<void> {
+    const hs = rd.hardState;
+    const commitOnly = hs !== null && rd.entries.length === 0 && rd.snapshot === null &&
+      this.savedHardState !== null && hs.term === this.savedHardState.term &&
+      hs.vote === this.savedHardState.vote;
+    if (commitOnly) {
+      this.deferredHardState = hs;
+      return;
+    }
+    const hardState = hs ?? this.deferredHardState;
+    if (hardState === null && rd.entries.length === 0 && rd.snapshot === null) return;
+    const t0 = process.hrtime.bigint();
+    await this.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot });
+    if (hardState !== null) this.savedHardState = hardState;
+    this.deferredHardState = null;
+    this.opts.observer?.onPersist?.(this.group, Number(process.hrtime.bigint() - t0) / 1e9,
+      rd.entries.length);
   }
 
   private onSoftState(role: Role, term: number, leader: NodeId | null): void {

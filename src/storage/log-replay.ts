@@ -23,6 +23,8 @@ export class LogReplay {
       case 'truncate':
         this.truncateFrom(rec.index);
         return null;
+      case 'commit':
+        return null;
       case 'reset':
         this.entries = [];
         this.expectedNext = rec.index + 1;

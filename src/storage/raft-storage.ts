@@ -157,6 +157,8 @@ export class RaftStorage {
     }
     const storage = new RaftStorage(opts, sync, segments, active, r.hardState, lastIndex,
       snapIndex, r.snapshotIndexes, r.walNextIndex);
+    // Records of a write cut short become a completed write of their own (see recovery).
+    if (r.unsealed) await storage.appendUnit([]);
     const recovered = { hardState: r.hardState, snapshot: r.snapshot, entries: r.entries,
       warnings: r.warnings };
     return { storage, recovered };
@@ -307,25 +309,40 @@ export class RaftStorage {
     const plan = this.planRecords(jobs.map((j) => j.batch));
     if (plan.records.length === 0) return;
     const encoded = plan.records.map(encodeRecord);
-    for (const r of encoded) {
-      // save() checked entries; this also covers hard state and the other record kinds.
-      assert(r.byteLength - RECORD_HEADER_BYTES <= this.opts.recordBytesMax,
-        () => `a ${r.byteLength}-byte record exceeds recordBytesMax`);
+    const bytes = encoded.reduce((sum, r) => sum + r.byteLength, 0);
+    if (await this.maybeRoll(bytes, plan.firstEntryIndex ?? plan.lastIndex + 1)) {
+      // Older segments (and their hard state records) may be compacted away.
+      if (this.hardState !== null) {
+        encoded.unshift(encodeRecord({ kind: 'hardState', hardState: this.hardState }));
+      }
     }
-    const buf = Buffer.concat(encoded);
-    await this.maybeRoll(buf.byteLength, plan.firstEntryIndex ?? plan.lastIndex + 1);
-    const seg = this.segments[this.segments.length - 1];
-    assert(seg !== undefined, 'an active segment');
-    await writeFully(this.active, buf, seg.bytes);
-    await this.sync.data(this.active);
+    const seg = await this.appendUnit(encoded);
     this.groupCommits++;
-    seg.bytes += buf.byteLength;
     seg.maxIndex = Math.max(seg.maxIndex, plan.maxEntryIndex);
     this.lastIndex = plan.lastIndex;
     this.walNextIndex = plan.walNextIndex;
     if (plan.hardState !== null) this.hardState = plan.hardState;
     // The log now starts at the installed snapshot: what came before it is garbage.
     if (snapshot !== null) await this.deleteCoveredSegments(this.snapIndex);
+  }
+
+  /** Appends records and a commit record closing them as one unit, with ONE write and ONE
+   * fdatasync; returns the segment written. */
+  private async appendUnit(encoded: Buffer[]): Promise<SegmentInfo> {
+    let unitBytes = 0;
+    for (const r of encoded) {
+      // save() checked entries; this also covers hard state and the other record kinds.
+      assert(r.byteLength - RECORD_HEADER_BYTES <= this.opts.recordBytesMax,
+        () => `a ${r.byteLength}-byte record exceeds recordBytesMax`);
+      unitBytes += r.byteLength;
+    }
+    const buf = Buffer.concat([...encoded, encodeRecord({ kind: 'commit', unitBytes })]);
+    const seg = this.segments[this.segments.length - 1];
+    assert(seg !== undefined, 'an active segment');
+    await writeFully(this.active, buf, seg.bytes);
+    await this.sync.data(this.active);
+    seg.bytes += buf.byteLength;
+    return seg;
   }
 
   /** The records for a group of saves, and the state after them. Pure bookkeeping. */
@@ -369,12 +386,13 @@ export class RaftStorage {
       maxEntryIndex };
   }
 
-  /** Starts a new segment when this write would overflow the active one. The old segment
-   * was fsynced by the write that filled it, so only the last segment can ever be torn. */
-  private async maybeRoll(writeBytes: number, nextIndex: number): Promise<void> {
+  /** Starts a new segment when this write would overflow the active one; true if it did.
+   * The old segment was fsynced by the write that filled it, so only the last segment can
+   * ever be torn. */
+  private async maybeRoll(writeBytes: number, nextIndex: number): Promise<boolean> {
     const cur = this.segments[this.segments.length - 1];
     assert(cur !== undefined, 'an active segment');
-    if (cur.bytes === 0 || cur.bytes + writeBytes <= this.opts.segmentBytes) return;
+    if (cur.bytes === 0 || cur.bytes + writeBytes <= this.opts.segmentBytes) return false;
     const nameIndex = Math.max(nextIndex, cur.nameIndex + 1);
     const seg: SegmentInfo = { name: segmentFileName(nameIndex), nameIndex, bytes: 0,
       maxIndex: 0 };
@@ -382,12 +400,7 @@ export class RaftStorage {
     await this.active.close();
     this.active = fh;
     this.segments.push(seg);
-    if (this.hardState !== null) {
-      // Older segments (and their hard state records) may be compacted away.
-      const head = encodeRecord({ kind: 'hardState', hardState: this.hardState });
-      await writeFully(fh, head, 0);
-      seg.bytes = head.byteLength;
-    }
+    return true;
   }
 
   /** Temp file, fsync, rename, fsync dir; then drops snapshots beyond SNAPSHOTS_KEPT. */

@@ -50,6 +50,10 @@ export interface RecoveredState {
   /** What the next entry record must carry for a replay to accept it (null: anything). */
   readonly walNextIndex: number | null;
   readonly warnings: string[];
+  /** The last segment does not end with a commit record: its last write was cut short (or
+   * fsync was off). The writer seals it with an empty commit record before appending, so
+   * that its records count as a completed write from then on. */
+  readonly unsealed: boolean;
 }
 
 /** Reads everything back. Throws CorruptLogError for damage a crash cannot explain. */
@@ -59,7 +63,8 @@ Promise<RecoveredState> {
   const names = await readdir(dir);
   await removeTempFiles(dir, names, warnings, sync);
   const snaps = await loadSnapshot(dir, names, warnings);
-  const { segments, replay } = await loadSegments(dir, names, recordBytesMax, warnings, sync);
+  const { segments, replay, unsealed } =
+    await loadSegments(dir, names, recordBytesMax, warnings, sync);
   const done = replay.finish(snaps.snapshot?.meta ?? null);
   if (done.problem !== null) {
     throw new CorruptLogError(join(dir, segments[0]?.name ?? '(no WAL segment)'), 0,
@@ -70,7 +75,8 @@ Promise<RecoveredState> {
       `${snaps.snapshot?.meta.index}; kept the snapshot and dropped the entries after it`);
   }
   return { hardState: replay.hardState, snapshot: snaps.snapshot, entries: done.entries,
-    snapshotIndexes: snaps.indexes, segments, walNextIndex: replay.expectedNext, warnings };
+    snapshotIndexes: snaps.indexes, segments, walNextIndex: replay.expectedNext, warnings,
+    unsealed };
 }
 
 /** A `.tmp` file is a snapshot whose write was interrupted before its rename: never valid. */
@@ -104,13 +110,15 @@ Promise<{ snapshot: Snapshot | null; indexes: number[] }> {
 }
 
 async function loadSegments(dir: string, names: string[], recordBytesMax: number,
-  warnings: string[], sync: FsSync): Promise<{ segments: SegmentInfo[]; replay: LogReplay }> {
+  warnings: string[], sync: FsSync):
+Promise<{ segments: SegmentInfo[]; replay: LogReplay; unsealed: boolean }> {
   const segments: SegmentInfo[] = names
     .map((name) => ({ name, nameIndex: parseSegmentFileName(name) }))
     .filter((s): s is { name: string; nameIndex: number } => s.nameIndex !== null)
     .sort((a, b) => a.nameIndex - b.nameIndex)
     .map((s) => ({ ...s, bytes: 0, maxIndex: 0 }));
   const replay = new LogReplay();
+  let unsealed = false;
   for (const [i, seg] of segments.entries()) {
     const path = join(dir, seg.name);
     const buf = await readFile(path);
@@ -121,21 +129,28 @@ async function loadSegments(dir: string, names: string[], recordBytesMax: number
       if (record.kind === 'entry') seg.maxIndex = Math.max(seg.maxIndex, record.entry.index);
     }
     seg.bytes = scan.validBytes;
+    const lastRecord = scan.records[scan.records.length - 1]?.record;
+    unsealed = lastRecord !== undefined && lastRecord.kind !== 'commit';
     const p = scan.problem;
     if (p === null) continue;
     if (i !== segments.length - 1) {
       throw new CorruptLogError(path, p.offset, `${p.reason}, in a segment that is not the ` +
         'last one (it was complete and fsynced before the next one was started)', dir);
     }
-    if (p.intact || p.goodRecordAfter >= 0) {
-      throw new CorruptLogError(path, p.offset, p.intact ? p.reason : `${p.reason}, followed ` +
-        `by a valid record at offset ${p.goodRecordAfter}`, dir);
+    if (!p.torn) {
+      throw new CorruptLogError(path, p.offset, `${p.reason}; not a torn tail: ` +
+        p.notTornBecause, dir);
     }
     warnings.push(`torn tail in ${seg.name}: ${p.reason} at byte offset ${p.offset}; ` +
       `truncated ${buf.byteLength - p.offset} bytes of an unfinished write`);
     await truncateFile(path, p.offset, sync);
   }
-  return { segments, replay };
+  const last = segments[segments.length - 1];
+  if (unsealed && last !== undefined && !warnings.some((w) => w.startsWith('torn tail'))) {
+    warnings.push(`the last write in ${last.name} has no commit record (cut by a crash at a ` +
+      'record boundary, or written without fsync); kept its complete records');
+  }
+  return { segments, replay, unsealed };
 }
 
 async function truncateFile(path: string, bytes: number, sync: FsSync): Promise<void> {

@@ -16,6 +16,7 @@ const KIND_ENTRY = 1;
 const KIND_HARD_STATE = 2;
 const KIND_TRUNCATE = 3;
 const KIND_RESET = 4;
+const KIND_COMMIT = 5;
 
 const ENTRY_TYPES: readonly EntryType[] = ['normal', 'config', 'noop'];
 const ENTRY_FIXED_BYTES = 1 + 8 + 8 + 1;
@@ -27,7 +28,11 @@ export type WalRecord =
   /** Entries with index >= `index` are gone: the start of an overwrite. */
   | { readonly kind: 'truncate'; readonly index: number }
   /** The log was replaced by the snapshot at (index, term): every earlier entry is gone. */
-  | { readonly kind: 'reset'; readonly index: number; readonly term: number };
+  | { readonly kind: 'reset'; readonly index: number; readonly term: number }
+  /** Ends one write (a group commit): the `unitBytes` bytes before this record were written
+   * and fsynced together with it. Recovery uses it to tell the unfinished last write, which
+   * may be torn anywhere inside, from damage to a write that was complete. */
+  | { readonly kind: 'commit'; readonly unitBytes: number };
 
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
@@ -53,6 +58,7 @@ export function recordBodyBytes(rec: WalRecord): number {
         ? 0 : utf8.encode(rec.hardState.vote).byteLength);
     case 'truncate': return 1 + 8;
     case 'reset': return 1 + 8 + 8;
+    case 'commit': return 1 + 8;
   }
 }
 
@@ -89,6 +95,10 @@ export function encodeRecord(rec: WalRecord): Buffer {
       buf.writeUInt8(KIND_RESET, b);
       writeU64(buf, rec.index, b + 1);
       writeU64(buf, rec.term, b + 9);
+      break;
+    case 'commit':
+      buf.writeUInt8(KIND_COMMIT, b);
+      writeU64(buf, rec.unitBytes, b + 1);
       break;
   }
   buf.writeUInt32LE(bodyBytes, 0);
@@ -149,6 +159,9 @@ export function decodeBody(body: Buffer): WalRecord {
     case KIND_RESET:
       expectBytes(body, 17, 'reset');
       return { kind: 'reset', index: readU64(body, 1), term: readU64(body, 9) };
+    case KIND_COMMIT:
+      expectBytes(body, 9, 'commit');
+      return { kind: 'commit', unitBytes: readU64(body, 1) };
     default:
       throw new RecordFormatError(`unknown record kind ${kind}`);
   }
@@ -207,29 +220,65 @@ export interface SegmentScan {
   readonly problem: null | {
     readonly offset: number;
     readonly reason: string;
-    /** A torn write cannot produce this: the record's CRC matched. */
-    readonly intact: boolean;
-    /** Offset of a good record found after the bad one (-1: none, only garbage follows). */
-    readonly goodRecordAfter: number;
+    /** Only the last, unfinished write is damaged: safe to cut off (see classifyDamage). */
+    readonly torn: boolean;
+    /** Why it is not a torn tail (when `torn` is false). */
+    readonly notTornBecause: string;
   };
 }
 
-/** Reads every record of one segment up to the first bad one, and looks past it. */
+/** Reads every record of one segment up to the first bad one, and classifies the damage. */
 export function scanSegment(buf: Buffer, recordBytesMax: number): SegmentScan {
   const records: ScannedRecord[] = [];
   let offset = 0;
   while (offset < buf.byteLength) {
     const check = checkRecordAt(buf, offset, recordBytesMax);
     if (!check.ok) {
-      const goodRecordAfter = findGoodRecord(buf, offset + 1, recordBytesMax);
-      return { records, validBytes: offset,
-        problem: { offset, reason: check.reason, intact: check.intact, goodRecordAfter } };
+      const verdict = check.intact
+        ? { torn: false, why: 'its CRC matches, so no torn write produced it' }
+        : classifyDamage(buf, offset, recordBytesMax);
+      return { records, validBytes: offset, problem: { offset, reason: check.reason,
+        torn: verdict.torn, notTornBecause: verdict.why } };
     }
     records.push({ record: check.record, offset });
     offset = check.next;
   }
   assert(offset === buf.byteLength, 'scan ends exactly at the end of the file');
   return { records, validBytes: offset, problem: null };
+}
+
+/**
+ * Is the bad record at `badOffset` part of the last write, which the crash interrupted
+ * before its fsync finished? Such a write may be torn anywhere inside (the disk persists its
+ * pages in any order), but nothing can follow it. Each write ends with a commit record that
+ * gives its length, and writes are issued one after another's fsync, so:
+ * - the first valid commit record after the damage says where the damaged write began; if
+ *   it began after the damage, the damage is in an earlier, completed write;
+ * - if valid records follow that commit record, a later write followed the damaged one,
+ *   which therefore was complete.
+ * Otherwise (also when no commit record follows) only the unfinished last write is damaged.
+ */
+export function classifyDamage(buf: Buffer, badOffset: number, recordBytesMax: number):
+{ torn: boolean; why: string } {
+  for (let from = badOffset + 1; ;) {
+    const at = findGoodRecord(buf, from, recordBytesMax);
+    if (at < 0) return { torn: true, why: '' };
+    const check = checkRecordAt(buf, at, recordBytesMax);
+    assert(check.ok, 'findGoodRecord returns good records');
+    if (check.record.kind !== 'commit') {
+      from = check.next;
+      continue;
+    }
+    const unitStart = at - check.record.unitBytes;
+    if (unitStart > badOffset) {
+      return { torn: false, why: `the write ending with the commit record at offset ${at} ` +
+        `began at ${unitStart}, after the damage, so the damaged write had completed` };
+    }
+    const later = findGoodRecord(buf, check.next, recordBytesMax);
+    if (later < 0) return { torn: true, why: '' };
+    return { torn: false, why: `a later write follows (a valid record at offset ${later}), ` +
+      'so the damaged write had completed' };
+  }
 }
 
 /**
@@ -245,7 +294,7 @@ export function findGoodRecord(buf: Buffer, from: number, recordBytesMax: number
     if (bodyBytes === 0 || bodyBytes > recordBytesMax) continue;
     if (offset + RECORD_HEADER_BYTES + bodyBytes > buf.byteLength) continue;
     const kind = buf.readUInt8(offset + RECORD_HEADER_BYTES);
-    if (kind < KIND_ENTRY || kind > KIND_RESET) continue;
+    if (kind < KIND_ENTRY || kind > KIND_COMMIT) continue;
     if (checkRecordAt(buf, offset, recordBytesMax).ok) return offset;
   }
   return -1;

@@ -140,6 +140,7 @@ export class OutboundLane {
       this.lastError = err;
     });
     socket.on('close', () => this.onClose(socket));
+    socket.on('timeout', () => this.onIdle(socket));
     // Covers connect and handshake: a peer that accepts but never answers is redialed.
     this.timer = setTimeout(() => {
       this.lastError = new Error(`handshake timed out after ${this.opts.handshakeTimeoutMs} ms`);
@@ -205,6 +206,8 @@ export class OutboundLane {
     if (this.everOpened) this.reconnects++;
     this.everOpened = true;
     this.log.debug({ address: this.address }, 'peer connection open');
+    // Socket inactivity (no byte read or written) for writeStallMs; see onIdle.
+    this.socket?.setTimeout(this.opts.writeStallMs);
     this.scheduleFlush();
   }
 
@@ -228,6 +231,17 @@ export class OutboundLane {
       this.timer = null;
       this.dial();
     }, delayMs);
+  }
+
+  /** No socket activity for writeStallMs: fine when there is nothing to write, a stalled
+   * peer when bytes are waiting. */
+  private onIdle(socket: Socket): void {
+    if (socket !== this.socket || this.state !== 'open') return;
+    if (socket.writableLength === 0 && this.queue.length === 0) return;
+    this.lastError = new Error(`no write progress for ${this.opts.writeStallMs} ms ` +
+      `with ${socket.writableLength + this.queue.queuedBytes} bytes waiting`);
+    this.log.warn({ reason: this.lastError.message }, 'peer stopped reading, redialing');
+    socket.destroy();
   }
 
   private scheduleFlush(): void {

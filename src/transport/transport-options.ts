@@ -21,6 +21,7 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
 export const DEFAULT_CLOSE_GRACE_MS = 1_000;
 export const DEFAULT_INBOUND_CONNECTIONS_MAX = 1_024;
 export const DEFAULT_KEEPALIVE_MS = 10_000;
+export const DEFAULT_WRITE_STALL_MS = 15_000;
 const DURATION_MS_MAX = 10 * 60_000;
 const QUEUE_BYTES_LIMIT = 2 ** 31;
 
@@ -56,6 +57,13 @@ export interface TransportOptions {
   inboundConnectionsMax?: number;
   /** TCP keep-alive initial delay, in ms, so a silently dead peer is noticed. Default 10 s. */
   keepAliveMs?: number;
+  /**
+   * A connection with bytes waiting to be written that makes no progress for this long, in
+   * ms, is closed and redialed. A peer whose host vanished sends no RST, so without this a
+   * link would stall until the kernel gives up (many minutes) while the peer, restarted
+   * under the same DNS name, waits for a reconnect. Default DEFAULT_WRITE_STALL_MS.
+   */
+  writeStallMs?: number;
 }
 
 export type ResolvedTransportOptions = Required<Omit<TransportOptions, 'logger'>> &
@@ -115,6 +123,8 @@ export function parseTransportOptions(opts: TransportOptions): ResolvedTransport
     inboundConnectionsMax: checkInt('inboundConnectionsMax',
       opts.inboundConnectionsMax ?? DEFAULT_INBOUND_CONNECTIONS_MAX, 2, 65_536),
     keepAliveMs: checkInt('keepAliveMs', opts.keepAliveMs ?? DEFAULT_KEEPALIVE_MS, 1,
+      DURATION_MS_MAX),
+    writeStallMs: checkInt('writeStallMs', opts.writeStallMs ?? DEFAULT_WRITE_STALL_MS, 1,
       DURATION_MS_MAX),
   };
   if (opts.logger !== undefined) resolved.logger = opts.logger;

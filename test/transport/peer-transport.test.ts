@@ -1,7 +1,9 @@
 // PeerTransport over real TCP on 127.0.0.1 (port 0). No test asserts timings: each waits
 // for a condition with a deadline and then checks contents and order.
 
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodePayload, frameHeader } from '../../src/transport/frame-codec.js';
 import { PeerTransport } from '../../src/transport/peer-transport.js';
 import { captureLog, TOKEN, TransportFactory, waitUntil } from './helpers.js';
 
@@ -171,6 +173,38 @@ describe('PeerTransport', () => {
     });
     expect(tiny.t.send('b', new Uint8Array(4_096))).toBe(false);
     expect(tiny.t.stats().b?.dropped).toBe(1);
+  });
+
+  it('redials a peer that accepted the handshake and then stopped reading', async () => {
+    // A fake acceptor: welcomes every dialer, then never reads again (a frozen process).
+    const accepted: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      accepted.push(socket);
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        const welcome = encodePayload({ type: 'welcome', nodeId: 'frozen' });
+        socket.write(Buffer.concat([frameHeader(welcome.length), welcome]));
+        socket.pause();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const log = captureLog();
+      const a = await factory.start('a', {
+        logger: log.logger, writeStallMs: 300, sendQueueBytesMax: 64 * 1024 * 1024,
+        peers: new Map([['frozen', { host: '127.0.0.1', port }]]),
+      });
+      await waitUntil('connected', () => a.t.stats().frozen?.connected === true);
+      // Enough to fill the loopback socket buffers of both ends, so writes stop progressing.
+      const chunk = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < 48; i++) expect(a.t.send('frozen', { chunk }, 'bulk')).toBe(true);
+      await waitUntil('stall detected', () => log.has('peer stopped reading, redialing'), 30_000);
+      await waitUntil('redialed', () => accepted.length >= 3); // control, bulk, bulk again
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('adds and removes peers with setPeers', async () => {

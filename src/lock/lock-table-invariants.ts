@@ -8,6 +8,7 @@ import type { ExpiredMark, LockEntry, Waiter } from './lock-table-snapshot.js';
 export interface TableView {
   readonly locks: ReadonlyMap<string, LockEntry>;
   readonly ownerLocks: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly ownerWaits: ReadonlyMap<string, ReadonlySet<string>>;
   readonly expired: ReadonlyMap<string, ExpiredMark>;
   readonly lastToken: number;
   readonly limits: LockLimits;
@@ -50,20 +51,34 @@ function checkLock(t: TableView, name: string, e: LockEntry): void {
   assert(t.deadlineOf(name) === next, `${where}: deadline index is ${t.deadlineOf(name)}`);
 }
 
-function checkOwnerIndex(t: TableView): void {
-  const expected = new Map<string, Set<string>>();
+function sameIndex(what: string, got: ReadonlyMap<string, ReadonlySet<string>>,
+  expected: ReadonlyMap<string, ReadonlySet<string>>): void {
+  assert(expected.size === got.size, `${what} has stale owners`);
+  for (const [owner, names] of expected) {
+    const set = got.get(owner);
+    assert(set !== undefined && set.size === names.size && [...names].every((n) => set.has(n)),
+      `${what} of ${owner} is out of step`);
+  }
+}
+
+function checkOwnerIndexes(t: TableView): void {
+  const locksOf = new Map<string, Set<string>>();
+  const waitsOf = new Map<string, Set<string>>();
+  const add = (index: Map<string, Set<string>>, owner: string, name: string): void => {
+    const set = index.get(owner) ?? new Set<string>();
+    set.add(name);
+    index.set(owner, set);
+  };
   for (const [name, e] of t.locks) {
-    for (const o of [...e.holders.map((h) => h.owner), ...e.waiters.map((w) => w.owner)]) {
-      const set = expected.get(o) ?? new Set<string>();
-      set.add(name);
-      expected.set(o, set);
+    for (const h of e.holders) add(locksOf, h.owner, name);
+    for (const w of e.waiters) {
+      add(locksOf, w.owner, name);
+      add(waitsOf, w.owner, name);
     }
   }
-  assert(expected.size === t.ownerLocks.size, 'owner index has stale owners');
-  for (const [owner, names] of expected) {
-    const got = t.ownerLocks.get(owner);
-    assert(got !== undefined && got.size === names.size && [...names].every((n) => got.has(n)),
-      `owner index of ${owner} is out of step`);
+  sameIndex('owner index', t.ownerLocks, locksOf);
+  sameIndex('wait index', t.ownerWaits, waitsOf);
+  for (const [owner, names] of locksOf) {
     assert(names.size <= t.limits.locksPerOwnerMax, `${owner} is in too many locks`);
   }
 }
@@ -73,7 +88,7 @@ export function checkTableInvariants(t: TableView): void {
   assert(t.locks.size <= t.limits.locksMax, 'too many locks');
   assert(t.expired.size <= t.limits.expiredMemoryMax, 'expiry memory over its bound');
   for (const [name, e] of t.locks) checkLock(t, name, e);
-  checkOwnerIndex(t);
+  checkOwnerIndexes(t);
   assert(!hasAnyCycle([...t.ownerLocks.keys()].sort(), t.successors),
     'the wait-for graph has a cycle');
 }

@@ -59,6 +59,9 @@ export class LockTable {
   private readonly locks = new Map<string, LockEntry>();
   /** Derived: the locks each owner holds or waits on. */
   private readonly ownerLocks = new Map<string, Set<string>>();
+  /** Derived: the locks each owner waits on (the wait-for graph's out-edges come from
+   * these alone, and most owners wait on nothing). */
+  private readonly ownerWaits = new Map<string, Set<string>>();
   /** Derived: the earliest lease expiry or wait deadline of each lock. */
   private readonly deadlines = new DeadlineIndex();
   /** Recent expiries, oldest first (Map insertion order is replicated via the snapshot). */
@@ -175,12 +178,14 @@ export class LockTable {
     if (upgrade) entry.waiters.unshift(w);
     else entry.waiters.push(w);
     this.addOwnerLock(cmd.owner, cmd.name);
+    addToIndex(this.ownerWaits, cmd.owner, cmd.name);
     // Queuing only adds edges that start at the requester or lead into it (an upgrade at
     // the front is waited on by those behind, who already waited on it as a holder), so
     // any new cycle runs through the requester.
     const cycle = findCycleThrough(cmd.owner, (o) => this.successors(o));
     if (cycle !== null) {
       entry.waiters.splice(entry.waiters.indexOf(w), 1);
+      removeFromIndex(this.ownerWaits, cmd.owner, cmd.name);
       this.dropOwnerIfGone(cmd.name, cmd.owner);
       return { type: 'deadlock', cycle };
     }
@@ -235,6 +240,7 @@ export class LockTable {
     // Nothing to cancel (granted or timed out meanwhile) is fine: the client is gone.
     if (entry === undefined || waiter === undefined) return { type: 'ok' };
     entry.waiters.splice(i, 1);
+    removeFromIndex(this.ownerWaits, owner, name);
     events.push(withRequestId({ type: 'waitCancelled', name, owner }, waiter.requestId));
     // The waiter may have been the one blocking those behind it (a waiting exclusive).
     this.grantWaiters(name, entry, ctx, events);
@@ -272,6 +278,7 @@ export class LockTable {
       }
       for (const w of entry.waiters.filter((x) => x.deadline <= ctx.nowMs)) {
         entry.waiters.splice(entry.waiters.indexOf(w), 1);
+        removeFromIndex(this.ownerWaits, w.owner, name);
         events.push(withRequestId({ type: 'waitTimedOut', name, owner: w.owner }, w.requestId));
         gone.push(w.owner);
       }
@@ -289,6 +296,7 @@ export class LockTable {
       const head = entry.waiters[0];
       if (head === undefined || !this.headGrantable(entry, head)) return;
       entry.waiters.shift();
+      removeFromIndex(this.ownerWaits, head.owner, name);
       const h = this.grant(name, entry, head.owner, head.mode, head.ttlMs, ctx);
       events.push(withRequestId({ type: 'granted', name, owner: h.owner, mode: h.mode,
         token: h.token, expiresAt: h.expiresAt }, head.requestId));
@@ -324,6 +332,7 @@ export class LockTable {
     const w = entry.waiters[i];
     if (w === undefined) return;
     entry.waiters.splice(i, 1);
+    removeFromIndex(this.ownerWaits, owner, name);
     events.push(withRequestId({ type: 'waitCancelled', name, owner }, w.requestId));
   }
 
@@ -342,22 +351,14 @@ export class LockTable {
   // ---- derived indexes ----------------------------------------------------------------------
 
   private addOwnerLock(owner: string, name: string): void {
-    let set = this.ownerLocks.get(owner);
-    if (set === undefined) {
-      set = new Set();
-      this.ownerLocks.set(owner, set);
-    }
-    set.add(name);
+    addToIndex(this.ownerLocks, owner, name);
   }
 
   private dropOwnerIfGone(name: string, owner: string): void {
     const entry = this.locks.get(name);
     if (entry !== undefined && (entry.holders.some((h) => h.owner === owner) ||
         entry.waiters.some((w) => w.owner === owner))) return;
-    const set = this.ownerLocks.get(owner);
-    if (set === undefined) return;
-    set.delete(name);
-    if (set.size === 0) this.ownerLocks.delete(owner);
+    removeFromIndex(this.ownerLocks, owner, name);
   }
 
   /** After any change to a lock: forget it when empty, else index its next deadline. */
@@ -380,18 +381,21 @@ export class LockTable {
   /** Wait-for edges of `owner`: in every lock it waits on, the holders whose mode conflicts
    * with its request and the conflicting waiters ahead of it. Sorted, for determinism. */
   successors(owner: string): string[] {
+    const names = this.ownerWaits.get(owner);
+    if (names === undefined) return [];
     const out = new Set<string>();
-    for (const name of this.ownerLocks.get(owner) ?? []) {
+    for (const name of names) {
       const entry = this.locks.get(name);
-      assert(entry !== undefined, `owner index names a live lock ${name}`);
+      assert(entry !== undefined, `wait index names a live lock ${name}`);
       const i = entry.waiters.findIndex((w) => w.owner === owner);
       const me = entry.waiters[i];
-      if (me === undefined) continue;
+      assert(me !== undefined, `wait index: ${owner} waits on ${name}`);
       for (const h of entry.holders) {
         if (h.owner !== owner && conflicts(h.mode, me.mode)) out.add(h.owner);
       }
-      for (const w of entry.waiters.slice(0, i)) {
-        if (conflicts(w.mode, me.mode)) out.add(w.owner);
+      for (let j = 0; j < i; j++) {
+        const ahead = entry.waiters[j];
+        if (ahead !== undefined && conflicts(ahead.mode, me.mode)) out.add(ahead.owner);
       }
     }
     return [...out].sort();
@@ -451,7 +455,10 @@ export class LockTable {
     for (const [name, entry] of state.locks) {
       t.locks.set(name, entry);
       for (const h of entry.holders) t.addOwnerLock(h.owner, name);
-      for (const w of entry.waiters) t.addOwnerLock(w.owner, name);
+      for (const w of entry.waiters) {
+        t.addOwnerLock(w.owner, name);
+        addToIndex(t.ownerWaits, w.owner, name);
+      }
       t.settle(name, entry);
     }
     t.checkInvariants();
@@ -463,13 +470,30 @@ export class LockTable {
    * command, production after restore. */
   checkInvariants(): void {
     checkTableInvariants({
-      locks: this.locks, ownerLocks: this.ownerLocks, expired: this.expired,
+      locks: this.locks, ownerLocks: this.ownerLocks, ownerWaits: this.ownerWaits,
+      expired: this.expired,
       lastToken: this.lastToken, limits: this.limits,
       deadlineOf: (name) => this.deadlines.get(name),
       headGrantable: (e, w) => this.headGrantable(e, w),
       successors: (o) => this.successors(o),
     });
   }
+}
+
+function addToIndex(index: Map<string, Set<string>>, owner: string, name: string): void {
+  let set = index.get(owner);
+  if (set === undefined) {
+    set = new Set();
+    index.set(owner, set);
+  }
+  set.add(name);
+}
+
+function removeFromIndex(index: Map<string, Set<string>>, owner: string, name: string): void {
+  const set = index.get(owner);
+  if (set === undefined) return;
+  set.delete(name);
+  if (set.size === 0) index.delete(owner);
 }
 
 function withRequestId<E extends LockEvent>(event: E, requestId: string | null): E {

@@ -207,6 +207,18 @@ describe('PeerTransport', () => {
     }
   });
 
+  it('writes out what is queued when closed (a leader hands off, then exits)', async () => {
+    const { a, b } = await factory.pair();
+    a.t.send('b', 'warm', 'control');
+    await waitUntil('connected', () => a.t.stats().b?.connected === true);
+    a.t.send('b', 'timeout-now', 'control');
+    a.t.send('b', 'last append', 'bulk');
+    await a.t.close(); // same turn as the sends: nothing was flushed yet
+    await waitUntil('queued messages delivered', () => b.inbox.length === 3);
+    expect(b.inbox.map((m) => m.payload).sort()).toEqual(['last append', 'timeout-now', 'warm']);
+    expect(a.t.send('b', 'after close')).toBe(false);
+  });
+
   it('adds and removes peers with setPeers', async () => {
     const b = await factory.start('b');
     const c = await factory.start('c');

@@ -1,0 +1,77 @@
+// Graceful close of the HTTP server: stop accepting, let an in-flight request finish, cut one
+// that outlives the deadline. Keep-alive settings are checked on the live server.
+import { describe, expect, it } from 'vitest';
+import { Agent, request } from 'undici';
+import type { AppRouter } from '../../src/http/app.js';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../../src/http/server.js';
+import { startTestApp } from './helpers.js';
+
+/** A route that answers when the test releases it. */
+function gatedRoutes(gate: { open: Promise<void>; entered: () => void }) {
+  return (router: AppRouter): void => {
+    router.get('/v1/slow', async (ctx) => {
+      gate.entered();
+      await gate.open;
+      ctx.body = { done: true };
+    });
+  };
+}
+
+function makeGate() {
+  let release: () => void = () => undefined;
+  let entered: () => void = () => undefined;
+  const open = new Promise<void>((r) => { release = r; });
+  const inside = new Promise<void>((r) => { entered = r; });
+  return { gate: { open, entered }, release, inside };
+}
+
+describe('startServer / close', () => {
+  it('uses the tuned keep-alive and header timeouts', async () => {
+    const node = await startTestApp('srv-0');
+    try {
+      expect(node.server.server.keepAliveTimeout).toBe(DEFAULT_KEEP_ALIVE_TIMEOUT_MS);
+      expect(node.server.server.headersTimeout).toBe(DEFAULT_HEADERS_TIMEOUT_MS);
+      expect(node.server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    } finally {
+      await node.server.close(1000);
+    }
+  });
+
+  it('finishes an in-flight request, then refuses new connections', async () => {
+    const { gate, release, inside } = makeGate();
+    const node = await startTestApp('srv-1', { routes: gatedRoutes(gate) });
+    const agent = new Agent();
+    try {
+      const inflight = request(`${node.url}/v1/slow`, { dispatcher: agent });
+      await inside;
+      const closing = node.server.close(10_000);
+      expect(node.server.server.listening).toBe(false);
+      release();
+      const res = await inflight;
+      expect(res.statusCode).toBe(200);
+      expect(await res.body.json()).toEqual({ done: true });
+      await closing;
+      await expect(request(`${node.url}/health`, { dispatcher: new Agent() }))
+        .rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    } finally {
+      release();
+      await agent.close();
+    }
+  });
+
+  it('cuts a request that outlives the close deadline', async () => {
+    const { gate, release, inside } = makeGate();
+    const node = await startTestApp('srv-2', { routes: gatedRoutes(gate) });
+    const agent = new Agent();
+    try {
+      const inflight = request(`${node.url}/v1/slow`, { dispatcher: agent });
+      inflight.catch(() => undefined);
+      await inside;
+      await node.server.close(100);
+      await expect(inflight).rejects.toMatchObject({ code: 'UND_ERR_SOCKET' });
+    } finally {
+      release();
+      await agent.close();
+    }
+  });
+});

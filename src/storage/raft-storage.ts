@@ -12,7 +12,7 @@
 // promise is settled only in drain(), after runGroup() returned, i.e. after the fsync.
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
 import { assert } from '../assert.js';
 import { DsyncError, InvalidArgumentError } from '../errors.js';
@@ -138,7 +138,23 @@ export class RaftStorage {
 
   static async open(input: Partial<StorageOptions> & { dir: string }):
   Promise<{ storage: RaftStorage; recovered: Recovered }> {
-    const opts = parseStorageOptions(input);
+    const opts = { ...parseStorageOptions(input), dir: resolve(input.dir) };
+    // Two writers on one WAL would interleave records: refuse a second open in-process.
+    if (openDirs.has(opts.dir)) {
+      throw new DsyncError('UNAVAILABLE', `Raft storage in ${opts.dir} is already open in ` +
+        'this process; close it first');
+    }
+    openDirs.add(opts.dir);
+    try {
+      return await RaftStorage.openLocked(opts);
+    } catch (err) {
+      openDirs.delete(opts.dir);
+      throw err;
+    }
+  }
+
+  private static async openLocked(opts: StorageOptions):
+  Promise<{ storage: RaftStorage; recovered: Recovered }> {
     const sync = new FsSync(opts.fsync);
     await ensureDir(opts.dir, sync);
     const r = await recover(opts.dir, opts.recordBytesMax, sync);
@@ -238,6 +254,7 @@ export class RaftStorage {
       try {
         if (group[0]?.kind === 'close') {
           // Closing releases the file even after a failure: nothing is written any more.
+          openDirs.delete(this.opts.dir);
           await this.active.close();
           group[0].done.resolve();
           continue;
@@ -371,6 +388,7 @@ export class RaftStorage {
         firstEntryIndex ??= first.index;
         for (const [i, e] of b.entries.entries()) {
           assert(e.index === first.index + i, 'entries of a save are contiguous');
+          assert(e.term >= (b.entries[i - 1]?.term ?? 0), 'entry terms never decrease (§5.3)');
           records.push({ kind: 'entry', entry: e });
           maxEntryIndex = Math.max(maxEntryIndex, e.index);
         }
@@ -378,6 +396,7 @@ export class RaftStorage {
         walNext = lastIndex + 1;
       }
       if (b.hardState !== null) {
+        checkHardState(hardState ?? this.hardState, b.hardState);
         records.push({ kind: 'hardState', hardState: b.hardState });
         hardState = b.hardState;
       }
@@ -443,6 +462,18 @@ export class RaftStorage {
     }
     if (deleted > 0) await this.sync.dir(this.opts.dir);
   }
+}
+
+/** Data directories open in this process (resolved paths). */
+const openDirs = new Set<string>();
+
+/** Figure 2's rules for what survives a crash: the term never goes back, and a vote once
+ * cast in a term is never changed in that term (else a node could vote twice). */
+function checkHardState(prev: HardState | null, next: HardState): void {
+  if (prev === null) return;
+  assert(next.term >= prev.term, () => `term goes back from ${prev.term} to ${next.term}`);
+  assert(next.term > prev.term || prev.vote === null || next.vote === prev.vote,
+    () => `vote changes from ${prev.vote} to ${next.vote} within term ${next.term}`);
 }
 
 /** Creates the directory (and makes its entry durable in the parent) if missing. */

@@ -63,7 +63,9 @@ async function step(m: Model, s: RaftStorage, op: Op): Promise<void> {
       return s.save({ hardState: null, entries: batch, snapshot: null });
     }
     case 'hardState':
-      m.hardState = { term: m.term, vote: op.commit % 2 === 0 ? 'n1' : null, commit: op.commit };
+      // A vote, once cast, stays for the rest of its term (Figure 2).
+      m.hardState = { term: m.term, commit: op.commit, vote: m.hardState?.term === m.term &&
+        m.hardState.vote !== null ? m.hardState.vote : op.commit % 2 === 0 ? 'n1' : null };
       return s.save({ hardState: m.hardState, entries: [], snapshot: null });
     case 'appSnapshot': {
       const target = m.log[m.log.length - 1 - op.back];

@@ -163,3 +163,26 @@ describe('RaftStorage segments and compaction', () => {
       await storage.close();
     });
 });
+
+describe('RaftStorage invariants', () => {
+  it('refuses a second open of the same directory in one process', async () => {
+    const { storage } = await reopen();
+    await expect(reopen()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await storage.close();
+    const again = await reopen();
+    await again.storage.close();
+  });
+
+  it('a vote changed within a term is a bug that stops the storage', async () => {
+    const { storage } = await reopen();
+    await storage.save({ hardState: hs(3, 'a', 0), entries: [], snapshot: null });
+    await expect(storage.save({ hardState: hs(3, 'b', 0), entries: [], snapshot: null }))
+      .rejects.toThrow('vote changes from a to b within term 3');
+    await expect(storage.save({ hardState: hs(4, 'b', 0), entries: [], snapshot: null }))
+      .rejects.toMatchObject({ code: 'INTERNAL' });
+    await storage.close();
+    const after = await reopen();
+    expect(after.recovered.hardState).toEqual(hs(3, 'a', 0));
+    await after.storage.close();
+  });
+});

@@ -321,6 +321,36 @@ describe('API.md Locks: upgrade shared → exclusive', () => {
   });
 });
 
+describe('events answer the waiting calls', () => {
+  it('a grant to a waiter carries the requestId of its acquire', () => {
+    const t = new Harness();
+    tokenOf(t.acquire('a', 'o1').result);
+    t.acquire('a', 'o2', { waitMs: 1000, requestId: 'req-7' });
+    expect(t.release('a', 'o1').events).toEqual([{ type: 'granted', name: 'a', owner: 'o2',
+      mode: 'exclusive', token: t.index, expiresAt: t.nowMs + 30_000, requestId: 'req-7' }]);
+  });
+
+  it('a pending upgrade is cancelled when the shared lease runs out', () => {
+    const t = new Harness();
+    const token = tokenOf(t.acquire('a', 'o1', { mode: 'shared', ttlMs: 500 }).result);
+    tokenOf(t.acquire('a', 'o2', { mode: 'shared' }).result);
+    t.acquire('a', 'o1', { waitMs: 5000 });
+    expect(t.tick(500).events).toEqual([
+      { type: 'expired', name: 'a', owner: 'o1', token },
+      { type: 'waitCancelled', name: 'a', owner: 'o1' },
+    ]);
+    expect(t.waiters('a')).toEqual([]);
+  });
+
+  it('renew moves the next deadline', () => {
+    const t = new Harness();
+    tokenOf(t.acquire('a', 'o1', { ttlMs: 1000 }).result);
+    t.nowMs += 600;
+    t.renew('a', 'o1');
+    expect(t.table.nextDeadline()).toBe(t.nowMs + 1000);
+  });
+});
+
 describe('API.md Locks: deadlock', () => {
   it('a request that would close a wait-for cycle fails with the cycle; nothing changes', () => {
     const t = new Harness();

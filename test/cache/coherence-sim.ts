@@ -42,7 +42,7 @@ export function paramsFromSeed(seed: number): WorldParams {
     writePolicy: r.next() < 0.5 ? 'write-through' : 'write-back',
     capacityBytes: r.next() < 0.4 ? r.int(300, 700) : 64 * 1024,
     restartsPerSecond: r.next() < 0.3 ? 0 : r.next() * 0.6,
-    partitionsPerSecond: r.next() < 0.5 ? 0 : r.next() * 0.5,
+    partitionsPerSecond: r.next() < 0.3 ? 0 : r.next() * 1.0,
     clientsPerPod: r.int(1, 3),
     driftRatio: r.next() * 0.02,
   };
@@ -172,6 +172,7 @@ export class World {
   }
 
   private deliverDue(): void {
+    if (!this.net.some((m) => m.at <= this.timeMs)) return;
     const due = this.net.filter((m) => m.at <= this.timeMs)
       .sort((a, b) => a.at - b.at || a.order - b.order);
     this.net = this.net.filter((m) => m.at > this.timeMs);
@@ -190,6 +191,7 @@ export class World {
   }
 
   private completeStoreOps(): void {
+    if (!this.storeOps.some((o) => o.at <= this.timeMs)) return;
     const due = this.storeOps.filter((o) => o.at <= this.timeMs);
     this.storeOps = this.storeOps.filter((o) => o.at > this.timeMs);
     for (const op of due) {
@@ -230,7 +232,7 @@ export class World {
         const at = this.timeMs + this.rand.int(1, this.params.delayMaxMs + 1);
         this.net.push({ at, from: pod.id, to: e.to, toInc: e.msg.toInc, msg: e.msg,
           order: this.orderCounter++ });
-        this.log(`${pod.id} → ${e.to}: ${describeMsg(e.msg)}`);
+        if (this.tracing) this.log(`${pod.id} → ${e.to}: ${describeMsg(e.msg)}`);
         return;
       }
       case 'reply':

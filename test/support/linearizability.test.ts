@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkLinearizable, type RegisterOp } from './linearizability.js';
+import fc from 'fast-check';
+import { checkLinearizable, type RegisterOp, type RegisterValue } from './linearizability.js';
 
 const w = (key: string, value: string | null, call: number, ret: number | null): RegisterOp =>
   ({ op: 'write', key, value, call, ret });
@@ -73,5 +74,44 @@ describe('checkLinearizable (register per key)', () => {
       h.push(w('k', `v${i}`, 4 * i, 4 * i + 1), r('k', `v${i}`, 4 * i + 2, 4 * i + 3));
     }
     expect(checkLinearizable(h).ok).toBe(true);
+  });
+
+  it('agrees with a brute-force search over every order on small random histories', () => {
+    // Naive definition: some total order of the completed ops plus a subset of the pending
+    // writes respects real time and register semantics.
+    const naive = (h: readonly RegisterOp[]): boolean => {
+      const must = h.filter((o) => o.ret !== null);
+      const may = h.filter((o) => o.ret === null && o.op === 'write');
+      for (let mask = 0; mask < 1 << may.length; mask++) {
+        const chosen = [...must, ...may.filter((_, i) => (mask >> i) & 1)];
+        if (somePermutation(chosen, [], null)) return true;
+      }
+      return false;
+    };
+    const somePermutation = (left: RegisterOp[], placed: RegisterOp[],
+      state: RegisterValue): boolean => {
+      if (left.length === 0) return true;
+      for (const [i, op] of left.entries()) {
+        // op may go next only if no remaining op returned before op was called.
+        if (left.some((o) => o !== op && o.ret !== null && o.ret < op.call)) continue;
+        if (op.op === 'read' && op.value !== state) continue;
+        const rest = left.filter((_, j) => j !== i);
+        if (somePermutation(rest, [...placed, op], op.op === 'write' ? op.value : state)) {
+          return true;
+        }
+      }
+      return false;
+    };
+    const opArb = fc.record({
+      op: fc.constantFrom('read' as const, 'write' as const),
+      value: fc.constantFrom<RegisterValue>(null, 'a', 'b'),
+      call: fc.nat(10),
+      len: fc.nat(6),
+      pending: fc.boolean(),
+    }).map(({ op, value, call, len, pending }): RegisterOp =>
+      ({ op, key: 'k', value, call, ret: pending && op === 'write' ? null : call + len }));
+    fc.assert(fc.property(fc.array(opArb, { maxLength: 6 }), (h) => {
+      expect(checkLinearizable(h).ok).toBe(naive(h));
+    }), { numRuns: 300 });
   });
 });

@@ -83,31 +83,48 @@ function checkKey(
   const retOf = (i: number): number => ops[i]!.ret ?? Number.POSITIVE_INFINITY;
   const completed = ops.filter((o) => o.ret !== null).length;
   const done = new Uint8Array(n);
+  // Zobrist hashing of the set of linearised ops (two 32-bit halves): the memo key of a
+  // search state is that hash plus the register's value, updated in O(1) per move.
+  const zobrist = zobristTable(n);
+  let hashLo = 0;
+  let hashHi = 0;
   let doneCompleted = 0;
+  let firstUndone = 0;
   const seen = new Set<string>();
   const stack: Frame[] = [{ state: initial, via: -1, next: 0 }];
   let longest: number[] = [];
   let explored = 0;
+  const flip = (i: number): void => {
+    hashLo ^= zobrist[2 * i]!;
+    hashHi ^= zobrist[2 * i + 1]!;
+  };
 
   while (stack.length > 0) {
     if (doneCompleted === completed) return { ok: true };
     const frame = stack[stack.length - 1]!;
-    // The earliest response among pending-to-linearise ops bounds which ops may go next:
-    // an op invoked after some other op returned cannot be linearised before it.
+    while (firstUndone < n && done[firstUndone] === 1) firstUndone++;
+    // The earliest response among ops not yet linearised bounds which ops may go next: an op
+    // invoked after some other op returned cannot be linearised before it. Ops are sorted by
+    // call and ret >= call, so the scan stops once calls pass the bound.
     let minRet = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < n; i++) if (done[i] === 0) minRet = Math.min(minRet, retOf(i));
+    for (let i = firstUndone; i < n && ops[i]!.call <= minRet; i++) {
+      if (done[i] === 0) minRet = Math.min(minRet, retOf(i));
+    }
     let advanced = false;
+    frame.next = Math.max(frame.next, firstUndone);
     while (frame.next < n) {
       const i = frame.next++;
       const op = ops[i]!;
-      if (done[i] === 1 || op.call > minRet) continue;
+      if (op.call > minRet) { frame.next = n; break; }
+      if (done[i] === 1) continue;
       if (op.op === 'read' && op.value !== frame.state) continue;
       const state = op.op === 'write' ? op.value : frame.state;
-      done[i] = 1;
-      const memo = `${bitsKey(done)}|${typeof state}:${String(state)}`;
-      if (seen.has(memo)) { done[i] = 0; continue; }
+      flip(i);
+      const memo = `${hashLo}:${hashHi}|${typeof state}:${String(state)}`;
+      if (seen.has(memo)) { flip(i); continue; }
       seen.add(memo);
       if (++explored > statesMax) return { ok: 'unknown', key, exploredStates: explored };
+      done[i] = 1;
       if (op.ret !== null) doneCompleted++;
       stack.push({ state, via: i, next: 0 });
       advanced = true;
@@ -120,6 +137,8 @@ function checkKey(
     stack.pop();
     if (frame.via >= 0) {
       done[frame.via] = 0;
+      flip(frame.via);
+      firstUndone = Math.min(firstUndone, frame.via);
       if (ops[frame.via]!.ret !== null) doneCompleted--;
     }
   }
@@ -131,14 +150,19 @@ function checkKey(
   };
 }
 
-function bitsKey(bits: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < bits.length; i += 15) {
-    let word = 0;
-    for (let j = i; j < Math.min(i + 15, bits.length); j++) word = (word << 1) | bits[j]!;
-    out += String.fromCharCode(word + 0x100);
+/** Fixed pseudo-random words (xorshift32 from a constant seed), so runs are reproducible. */
+function zobristTable(n: number): Uint32Array {
+  const table = new Uint32Array(2 * n);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < table.length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    table[i] = x;
   }
-  return out;
+  return table;
 }
 
 /** One readable line per operation, for failure messages. */

@@ -95,6 +95,20 @@ describe('built-in routes', () => {
       expect(r.text).toContain('process_cpu_user_seconds_total');
       expect(r.text).not.toContain('some-lock');
     });
+
+  it('every node registry carries the shared Raft series, usable by the services', async () => {
+    node.metrics.raft.term.set({ group: '0' }, 7);
+    node.metrics.raft.commitLatency.observe({ group: '0' }, 0.004);
+    node.metrics.raft.proposals.inc({ group: '0', outcome: 'ok' });
+    const text = await node.metrics.text();
+    expect(text).toMatch(/dsync_raft_term\{group="0",node="lock-0",service="lock"\} 7/);
+    expect(text).toContain('dsync_raft_commit_latency_seconds_bucket');
+    expect(text).toMatch(/dsync_raft_proposals_total\{group="0",outcome="ok"[^}]*\} 1/);
+    for (const name of ['dsync_raft_commit_index', 'dsync_raft_applied_index',
+      'dsync_raft_leader_changes_total', 'dsync_wal_fsync_duration_seconds']) {
+      expect(text).toContain(`# TYPE ${name}`);
+    }
+  });
 });
 
 describe('error envelope (API.md status table)', () => {

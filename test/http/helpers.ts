@@ -3,12 +3,14 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Logger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import type { Metrics } from '../../src/observability/metrics.js';
 import { createApp } from '../../src/http/app.js';
 import type { App, CreateAppOptions, ReadyStatus } from '../../src/http/app.js';
 import { startServer } from '../../src/http/server.js';
 import type { RunningServer } from '../../src/http/server.js';
 
 export interface TestNode extends App {
+  readonly metrics: Metrics;
   readonly server: RunningServer;
   readonly url: string;
   readonly logger: Logger;
@@ -32,8 +34,9 @@ export async function startTestApp(
   });
   const logger = createLogger({ level: 'debug', node: nodeId, service: 'lock', destination: sink });
   const holder: { readyState: ReadyStatus } = { readyState: { ok: true } };
+  const metrics = createMetrics(nodeId, 'lock');
   const built = createApp({
-    service: 'lock', nodeId, logger, metrics: createMetrics(nodeId, 'lock'),
+    service: 'lock', nodeId, logger, metrics,
     bodyBytesMax: extra.bodyBytesMax ?? 1024 * 1024,
     health: () => ({ raft: { state: 'follower', term: 3 } }),
     ready: () => holder.readyState,
@@ -41,7 +44,7 @@ export async function startTestApp(
   });
   const server = await startServer(built.app, { host: '127.0.0.1', port: 0 });
   const node: TestNode = {
-    ...built, server, url: server.url, logger, lines,
+    ...built, server, url: server.url, logger, lines, metrics,
     get readyState() { return holder.readyState; },
     set readyState(r: ReadyStatus) { holder.readyState = r; },
   };

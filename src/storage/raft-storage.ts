@@ -174,7 +174,12 @@ export class RaftStorage {
     const storage = new RaftStorage(opts, sync, segments, active, r.hardState, lastIndex,
       snapIndex, r.snapshotIndexes, r.walNextIndex);
     // Records of a write cut short become a completed write of their own (see recovery).
-    if (r.unsealed) await storage.appendUnit([]);
+    if (r.unsealed) {
+      await storage.appendUnit([]).catch(async (err: unknown) => {
+        await active.close();
+        throw err;
+      });
+    }
     const recovered = { hardState: r.hardState, snapshot: r.snapshot, entries: r.entries,
       warnings: r.warnings };
     return { storage, recovered };
@@ -440,7 +445,9 @@ export class RaftStorage {
     this.snapshotIndexes = [...this.snapshotIndexes.filter((i) => i !== this.snapIndex),
       this.snapIndex].sort((a, b) => a - b);
     const stale = this.snapshotIndexes.slice(0, -SNAPSHOTS_KEPT);
-    for (const index of stale) await rm(join(this.opts.dir, snapshotFileName(index)));
+    for (const index of stale) {
+      await rm(join(this.opts.dir, snapshotFileName(index)), { force: true });
+    }
     if (stale.length > 0) {
       this.snapshotIndexes = this.snapshotIndexes.slice(-SNAPSHOTS_KEPT);
       await this.sync.dir(this.opts.dir);
@@ -456,7 +463,7 @@ export class RaftStorage {
       const oldest = this.segments[0];
       assert(oldest !== undefined, 'segments is non-empty');
       if (oldest.maxIndex > index) break;
-      await rm(join(this.opts.dir, oldest.name));
+      await rm(join(this.opts.dir, oldest.name), { force: true });
       this.segments.shift();
       deleted++;
     }

@@ -179,9 +179,9 @@ export class LockTable {
     else entry.waiters.push(w);
     this.addOwnerLock(cmd.owner, cmd.name);
     addToIndex(this.ownerWaits, cmd.owner, cmd.name);
-    // Queuing only adds edges that start at the requester or lead into it (an upgrade at
-    // the front is waited on by those behind, who already waited on it as a holder), so
-    // any new cycle runs through the requester.
+    // Queuing adds only edges out of the requester and, for an upgrade at the front,
+    // edges into it from those behind: any new cycle runs through the requester, so a
+    // search from it alone is complete.
     const cycle = findCycleThrough(cmd.owner, (o) => this.successors(o));
     if (cycle !== null) {
       entry.waiters.splice(entry.waiters.indexOf(w), 1);

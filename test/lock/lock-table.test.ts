@@ -463,6 +463,17 @@ describe('snapshots', () => {
     expect(r.table.snapshot()).toEqual(t.table.snapshot());
   });
 
+  it('the bytes are pinned: replicas of different builds must agree on them', () => {
+    const t = new Harness({ expiredMemoryMax: 1 });
+    tokenOf(t.acquire('b', 'o1', { ttlMs: 100 }).result);
+    tokenOf(t.acquire('a', 'o2', { mode: 'shared', ttlMs: 1000 }).result);
+    t.acquire('a', 'o3', { waitMs: 5000, requestId: 'q' });
+    t.tick(100);
+    expect(new TextDecoder().decode(t.table.snapshot())).toBe(
+      '{"v":1,"lastToken":2,"locks":[["a",[["o2","shared",2,1000,1001000]],' +
+      '[["o3","exclusive",30000,1005000,"q"]]]],"expired":[["b","o1",1]]}');
+  });
+
   it('restore refuses corrupt bytes', () => {
     const bad = new TextEncoder().encode('{"v":1,"lastToken":0,"locks":[["a",[],[]]],' +
       '"expired":[]}');

@@ -94,6 +94,12 @@ export interface NodeConfig {
   readonly requestTimeoutMs: number;
   readonly partitions: number;
   readonly replicationFactor: number;
+  /** Ids of the initial voters when a group is bootstrapped; empty = every peer. Peers not
+   * listed here are known to the transport but join later as learners. */
+  readonly voters: readonly string[];
+  /** Start as a new member: bootstrap with no configuration and wait for the leader to add
+   * this node as a learner (`POST /v1/cluster/learners/{id}`). Default false. */
+  readonly join: boolean;
 }
 
 export type NodeConfigField = keyof NodeConfig;
@@ -142,6 +148,8 @@ export const NODE_CONFIG_FIELDS: readonly FieldDoc[] = [
   doc('requestTimeoutMs', `request deadline in ms (default ${DEFAULT_REQUEST_TIMEOUT_MS})`),
   doc('partitions', `queue partitions (default ${DEFAULT_PARTITIONS})`),
   doc('replicationFactor', `replicas per queue partition (default ${DEFAULT_REPLICATION_FACTOR})`),
+  doc('voters', 'initial voters, comma separated ids (default: every peer)'),
+  doc('join', 'join a running cluster as a new member (learner first)', true),
 ];
 
 const FIELD_DOCS = new Map(NODE_CONFIG_FIELDS.map((d) => [d.field, d]));
@@ -226,6 +234,11 @@ const schema = z.strictObject({
   requestTimeoutMs: int(100, 600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
   partitions: int(1, 1024).default(DEFAULT_PARTITIONS),
   replicationFactor: int(1, 7).default(DEFAULT_REPLICATION_FACTOR),
+  voters: z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
+    z.array(nodeId).max(PEERS_MAX),
+  ).default([]),
+  join: z.preprocess(toBool, z.boolean()).default(false),
 });
 
 function fieldError(path: readonly PropertyKey[], message: string, got?: unknown): never {
@@ -281,6 +294,10 @@ function checkRelations(cfg: NodeConfig): void {
       cfg.replicationFactor);
   }
   checkPeers(cfg.peers);
+  const known = new Set(cfg.peers.map((p) => p.id));
+  cfg.voters.forEach((v, i) => {
+    if (!known.has(v)) fieldError(['voters', i], 'must name a peer of --peers', v);
+  });
 }
 
 function checkPeers(peers: readonly PeerSpec[]): void {

@@ -11,6 +11,7 @@ import { closeServer, startServer, type RunningServer } from '../http/server.js'
 import type { Metrics } from '../observability/metrics.js';
 import { RaftHost } from '../runtime/raft-host.js';
 import type { RaftGroup } from '../runtime/raft-group.js';
+import { registerClusterRoutes } from '../runtime/cluster-routes.js';
 import { raftObserver } from '../runtime/raft-observer.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import { DEFAULT_LOCK_LIMITS } from './lock-table-limits.js';
@@ -41,9 +42,14 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
   });
   const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs);
   const sm = new LockStateMachine(DEFAULT_LOCK_LIMITS);
-  const voters = cfg.peers.length > 0 ? cfg.peers.map((p) => p.id) : [cfg.nodeId];
+  // A joining node starts outside the configuration of the existing voters: it never
+  // campaigns, and the leader's log (or snapshot) adds it once an operator does.
+  const initial = cfg.voters.length > 0 ? [...cfg.voters]
+    : cfg.peers.length > 0 ? cfg.peers.map((p) => p.id) : [cfg.nodeId];
+  const voters = cfg.join ? initial.filter((id) => id !== cfg.nodeId) : initial;
+  const learners: string[] = [];
   const group = await host.openGroup({
-    group: 0, dataDir: join(cfg.dataDir, 'raft'), bootstrap: { voters, learners: [] },
+    group: 0, dataDir: join(cfg.dataDir, 'raft'), bootstrap: { voters, learners },
     raft: { electionTicks: cfg.electionTicks, heartbeatTicks: cfg.heartbeatTicks },
     fsync: !cfg.unsafeNoFsync, snapshotEntries: cfg.snapshotEntries, stateMachine: sm,
     observer: raftObserver(metrics.raft),
@@ -88,11 +94,18 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
     },
     ready: () => {
       const s = group.status();
+      if (!s.config.voters.includes(cfg.nodeId) && !s.config.learners.includes(cfg.nodeId)) {
+        return { ok: false, reason: 'not a member yet: add it with POST /v1/cluster/learners/{id}' };
+      }
       if (s.leader === null) return { ok: false, reason: 'no leader known yet' };
       if (group.appliedIndex() < s.commit) return { ok: false, reason: 'catching up with the log' };
       return { ok: true };
     },
-    routes: (router) => registerLockRoutes(router, { service, leaderOnly }),
+    routes: (router) => {
+      registerLockRoutes(router, { service, leaderOnly });
+      registerClusterRoutes(router, { group, leaderOnly, requestTimeoutMs: cfg.requestTimeoutMs,
+        knownPeers: () => new Set(cfg.peers.map((p) => p.id)) });
+    },
   });
   const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort });
   logger.info({ http: server.url, peer: `${cfg.peerHost}:${cfg.peerPort}`, voters },

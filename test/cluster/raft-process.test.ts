@@ -2,7 +2,7 @@
 // SIGSTOP/SIGCONT, restarts and link cuts through fault proxies.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster.js';
-import { post } from '../support/http.js';
+import { call, post } from '../support/http.js';
 import { waitFor } from '../support/wait.js';
 
 let cluster: Cluster | null = null;
@@ -82,4 +82,39 @@ describe('Raft over real processes', () => {
       { holders: unknown[] };
     expect(v.holders).toHaveLength(1);
   });
+});
+
+describe('membership over real processes (§4.2.1 learners, §4.1 single-server changes)', () => {
+  it('adds a learner that catches up, is promoted to voter, and can then be removed',
+    async () => {
+      cluster = await Cluster.start({
+        service: 'lock', size: 4, startNodes: 3,
+        nodeArgs: (i) => (i === 3 ? ['--join'] : ['--voters', 'lock-0,lock-1,lock-2']),
+      });
+      const l = await cluster.leader(10_000, cluster.nodes.slice(0, 3));
+      for (let i = 0; i < 20; i++) expect((await acquire(l.url, `m${i}`, 'o')).status).toBe(200);
+      const newcomer = cluster.nodes[3]!;
+      newcomer.start();
+      await newcomer.waitHealthy();
+      // Not a member yet: not ready.
+      expect((await fetch(`${newcomer.url}/ready`)).status).toBe(503);
+      const added = await post(l.url, '/v1/cluster/learners/lock-3');
+      expect(added.status).toBe(200);
+      type View = { voters: string[]; learners: string[] };
+      const promoted = await waitFor('learner promoted to voter', async () => {
+        const v = (await fetch(`${l.url}/v1/cluster`).then((x) => x.json())) as View;
+        return v.voters.includes('lock-3') && !v.learners.includes('lock-3') ? v : null;
+      }, 20_000);
+      expect(promoted.voters).toHaveLength(4);
+      await waitFor('newcomer ready', async () => (await fetch(`${newcomer.url}/ready`)).ok);
+      const v = await fetch(`${newcomer.url}/v1/locks/m19`).then((x) => x.json()) as
+        { holders: unknown[] };
+      expect(v.holders).toHaveLength(1);
+      // Unknown ids are refused with a 400 that says what to do.
+      const bad = await post(l.url, '/v1/cluster/learners/lock-9');
+      expect(bad.status).toBe(400);
+      const removed = await call(l.url, 'DELETE', '/v1/cluster/members/lock-3');
+      expect(removed.status).toBe(200);
+      expect((removed.body as unknown as View).voters).not.toContain('lock-3');
+    });
 });

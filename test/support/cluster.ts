@@ -110,6 +110,10 @@ export interface ClusterOptions {
   readonly proxies?: boolean;
   /** Extra `dsync serve` flags for every node. */
   readonly extraArgs?: string[];
+  /** Extra flags for node i (e.g. `--join` for a node that is added later). */
+  readonly nodeArgs?: (i: number) => string[];
+  /** Start only the first N nodes now (the rest with node.start() later). Default: all. */
+  readonly startNodes?: number;
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -148,11 +152,13 @@ export class Cluster {
         '--peer-host', '127.0.0.1', '--peer-port', String(s.peerPort),
         '--peers', peersOf(), '--data-dir', s.dataDir, '--cluster-token', 'test-token',
         '--log-level', 'info', ...(opts.extraArgs ?? []),
+        ...(opts.nodeArgs?.(specs.indexOf(s)) ?? []),
       ];
       c.nodes.push(new ClusterNode(s, args, opts.env ?? {}, join(dir, `${s.id}.log`)));
     }
-    for (const n of c.nodes) n.start();
-    await Promise.all(c.nodes.map((n) => n.waitHealthy()));
+    const first = c.nodes.slice(0, opts.startNodes ?? size);
+    for (const n of first) n.start();
+    await Promise.all(first.map((n) => n.waitHealthy()));
     return c;
   }
 

@@ -304,7 +304,7 @@ export class LockTable {
   }
 
   /** Whether the waiter at the head of the queue could be granted now. */
-  headGrantable(entry: LockEntry, head: Waiter): boolean {
+  private headGrantable(entry: LockEntry, head: Waiter): boolean {
     const others = entry.holders.filter((h) => h.owner !== head.owner);
     if (others.some((h) => conflicts(h.mode, head.mode))) return false;
     const upgrade = others.length !== entry.holders.length;
@@ -380,7 +380,7 @@ export class LockTable {
 
   /** Wait-for edges of `owner`: in every lock it waits on, the holders whose mode conflicts
    * with its request and the conflicting waiters ahead of it. Sorted, for determinism. */
-  successors(owner: string): string[] {
+  private successors(owner: string): string[] {
     const names = this.ownerWaits.get(owner);
     if (names === undefined) return [];
     const out = new Set<string>();

@@ -1,5 +1,6 @@
 // A real app on a real port for the HTTP tests, with a logger whose lines the test can read.
 import { Writable } from 'node:stream';
+import { DEFAULT_BODY_BYTES_MAX } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Logger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
@@ -37,7 +38,7 @@ export async function startTestApp(
   const metrics = createMetrics(nodeId, 'lock');
   const built = createApp({
     service: 'lock', nodeId, logger, metrics,
-    bodyBytesMax: extra.bodyBytesMax ?? 1024 * 1024,
+    bodyBytesMax: extra.bodyBytesMax ?? DEFAULT_BODY_BYTES_MAX,
     health: () => ({ raft: { state: 'follower', term: 3 } }),
     ready: () => holder.readyState,
     ...(extra.routes === undefined ? {} : { routes: extra.routes }),

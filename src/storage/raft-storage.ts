@@ -19,7 +19,7 @@ import { DsyncError, InvalidArgumentError } from '../errors.js';
 import { CorruptLogError } from './corrupt-log-error.js';
 import { FsSync, writeFully } from './fs-sync.js';
 import { recover, segmentFileName } from './recovery.js';
-import type { SegmentInfo } from './recovery.js';
+import type { RecoveredState, SegmentInfo } from './recovery.js';
 import { SNAPSHOT_TEMP_SUFFIX, encodeSnapshot, snapshotFileName } from './snapshot-file.js';
 import { RECORD_HEADER_BYTES, encodeRecord, recordBodyBytes } from './wal-record.js';
 import type { WalRecord } from './wal-record.js';
@@ -173,16 +173,28 @@ export class RaftStorage {
     }
     const storage = new RaftStorage(opts, sync, segments, active, r.hardState, lastIndex,
       snapIndex, r.snapshotIndexes, r.walNextIndex);
-    // Records of a write cut short become a completed write of their own (see recovery).
-    if (r.unsealed) {
-      await storage.appendUnit([]).catch(async (err: unknown) => {
-        await active.close();
-        throw err;
-      });
-    }
+    await storage.repairAtOpen(r).catch(async (err: unknown) => {
+      await active.close();
+      throw err;
+    });
     const recovered = { hardState: r.hardState, snapshot: r.snapshot, entries: r.entries,
       warnings: r.warnings };
     return { storage, recovered };
+  }
+
+  /** Makes the WAL say what recovery concluded, before anything is appended to it. */
+  private async repairAtOpen(r: RecoveredState): Promise<void> {
+    if (r.diverged) {
+      // Without this record a replay would rebuild the diverged log again and then splice
+      // new entries onto it.
+      const snap = r.snapshot?.meta;
+      assert(snap !== undefined, 'divergence needs a snapshot');
+      await this.appendUnit([encodeRecord({ kind: 'reset', index: snap.index, term: snap.term })]);
+      this.walNextIndex = snap.index + 1;
+    } else if (r.unsealed) {
+      // Records of a write cut short become a completed write of their own (see recovery).
+      await this.appendUnit([]);
+    }
   }
 
   /** Persist one Ready: snapshot (if any) first, then entries (overwriting from

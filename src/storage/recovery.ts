@@ -54,6 +54,9 @@ export interface RecoveredState {
    * fsync was off). The writer seals it with an empty commit record before appending, so
    * that its records count as a completed write from then on. */
   readonly unsealed: boolean;
+  /** The WAL's log diverged from the snapshot (a crash between an installed snapshot's file
+   * and its WAL record): the writer must record the reset before appending. */
+  readonly diverged: boolean;
 }
 
 /** Reads everything back. Throws CorruptLogError for damage a crash cannot explain. */
@@ -76,7 +79,7 @@ Promise<RecoveredState> {
   }
   return { hardState: replay.hardState, snapshot: snaps.snapshot, entries: done.entries,
     snapshotIndexes: snaps.indexes, segments, walNextIndex: replay.expectedNext, warnings,
-    unsealed };
+    unsealed, diverged: done.diverged };
 }
 
 /** A `.tmp` file is a snapshot whose write was interrupted before its rename: never valid. */

@@ -4,6 +4,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RaftStorage } from '../../src/storage/raft-storage.js';
+import { encodeSnapshot, snapshotFileName } from '../../src/storage/snapshot-file.js';
 import {
   entries, entry, freshDir, hs, plain, removeDir, segmentNames, snapshot,
 } from './helpers.js';
@@ -89,6 +90,40 @@ describe('RaftStorage round trip', () => {
   it('validates options, naming the field', async () => {
     await expect(RaftStorage.open({ dir, segmentBytes: 10 }))
       .rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'segmentBytes' } });
+  });
+});
+
+describe('RaftStorage crash between an installed snapshot and its WAL record', () => {
+  it('keeps only the snapshot when the log diverged from it, and appends go on from it',
+    async () => {
+      const a = (await reopen()).storage;
+      await a.save({ hardState: hs(1, null, 2), entries: entries(1, 10, 1), snapshot: null });
+      await a.close();
+      // What save() leaves if it crashes after the snapshot file, before the WAL write:
+      // a snapshot at 5 of term 2, where this log has term 1.
+      await writeFile(join(dir, snapshotFileName(5)), encodeSnapshot(snapshot(5, 2)));
+      const b = await reopen();
+      expect(b.recovered.snapshot?.meta.index).toBe(5);
+      expect(b.recovered.entries).toEqual([]);
+      expect(b.recovered.warnings.join()).toContain('diverged');
+      await b.storage.save({ hardState: hs(2, null, 5), entries: entries(6, 7, 2),
+        snapshot: null });
+      await b.storage.close();
+      const c = await reopen();
+      expect(c.recovered.warnings).toEqual([]);
+      expect(plain(c.recovered.entries)).toEqual(plain(entries(6, 7, 2)));
+      await c.storage.close();
+    });
+
+  it('keeps the log after the snapshot when it matches the snapshot\'s term', async () => {
+    const a = (await reopen()).storage;
+    await a.save({ hardState: null, entries: entries(1, 10, 1), snapshot: null });
+    await a.close();
+    await writeFile(join(dir, snapshotFileName(5)), encodeSnapshot(snapshot(5, 1)));
+    const b = await reopen();
+    expect(plain(b.recovered.entries)).toEqual(plain(entries(6, 10, 1)));
+    expect(b.recovered.warnings).toEqual([]);
+    await b.storage.close();
   });
 });
 

@@ -157,6 +157,8 @@ export class RaftNode {
       this.stepLowerTerm(m);
       return;
     }
+    assert(m.term === this.term || m.type === 'prevote' || m.type === 'prevoteResp',
+      'only pre-vote traffic runs ahead of our term');
     switch (m.type) {
       case 'prevote':
       case 'vote':
@@ -258,6 +260,7 @@ export class RaftNode {
   }
 
   ready(): Ready {
+    assert(this.applyingTo <= this.log.commit, 'never hand out uncommitted entries');
     const soft = this.softState();
     const hard = this.hardState();
     const committed = this.takeCommitted();
@@ -333,6 +336,7 @@ export class RaftNode {
   }
 
   private stepLowerTerm(m: Message): void {
+    assert(m.term < this.term, 'a message from an older term');
     switch (m.type) {
       case 'append':
       case 'heartbeat':
@@ -390,6 +394,7 @@ export class RaftNode {
   }
 
   private becomeFollower(term: number, leader: NodeId | null): void {
+    assert(leader !== this.id, 'a follower follows someone else');
     this.reset(term);
     this.role = 'follower';
     this.leader = leader;
@@ -455,6 +460,8 @@ export class RaftNode {
 
   /** Tally votes; acts on a decided election and returns whether it was decided. */
   private pollVotes(): boolean {
+    assert(this.role === 'candidate' || this.role === 'precandidate', 'only candidates poll');
+    assert(this.votes.get(this.id) === true, 'a candidate votes for itself');
     const result = voteResult(this.config.voters, this.votes);
     if (result === 'pending') return false;
     if (result === 'lost') {
@@ -470,6 +477,7 @@ export class RaftNode {
   // ---- ticks ------------------------------------------------------------------------------
 
   private tickElection(): void {
+    assert(this.role !== 'leader', 'election ticks run on non-leaders');
     this.electionElapsed++;
     if (isVoter(this.config, this.id) && this.electionElapsed >= this.randomizedElectionTicks) {
       this.electionElapsed = 0;
@@ -483,15 +491,15 @@ export class RaftNode {
     this.electionElapsed++;
     if (this.electionElapsed >= this.opts.electionTicks) {
       this.electionElapsed = 0;
-      if (this.opts.checkQuorum) {
-        const active = hasQuorum(this.config.voters,
-          (v) => v === this.id || this.progress.get(v)?.recentActive === true);
-        if (!active) {
-          this.becomeFollower(this.term, null);
-          return;
-        }
-        for (const pr of this.progress.values()) pr.recentActive = false;
+      const active = hasQuorum(this.config.voters,
+        (v) => v === this.id || this.progress.get(v)?.recentActive === true);
+      if (this.opts.checkQuorum && !active) {
+        this.becomeFollower(this.term, null);
+        return;
       }
+      // recentActive also gates learner promotion, so it is refreshed with or without
+      // CheckQuorum.
+      for (const pr of this.progress.values()) pr.recentActive = false;
       this.transferee = null; // a transfer that did not finish in an election timeout aborts
     }
     if (this.heartbeatElapsed >= this.opts.heartbeatTicks) {
@@ -503,6 +511,7 @@ export class RaftNode {
   // ---- follower and candidate -------------------------------------------------------------
 
   private stepFollower(m: Message): void {
+    assert(this.role === 'follower', 'follower handler');
     switch (m.type) {
       case 'append':
       case 'heartbeat':
@@ -522,6 +531,7 @@ export class RaftNode {
   }
 
   private stepCandidate(m: Message): void {
+    assert(this.role === 'candidate' || this.role === 'precandidate', 'candidate handler');
     switch (m.type) {
       case 'append':
       case 'heartbeat':
@@ -564,13 +574,16 @@ export class RaftNode {
         index: m.prevIndex, rejectHint: hint });
       return;
     }
+    assert(r.lastNew <= this.log.lastIndex(), 'the matched prefix is in our log');
     if (r.truncated || m.entries.some((e) => e.type === 'config')) this.recomputeConfig();
     this.log.commitTo(Math.max(commit, Math.min(m.commit, r.lastNew)));
+    assert(this.log.commit >= commit, 'commit never moves backwards');
     this.send({ type: 'appendResp', to: m.from, term: this.term, success: true,
       index: r.lastNew, rejectHint: 0 });
   }
 
   private handleHeartbeat(m: MsgOf<'heartbeat'>): void {
+    assert(this.role === 'follower' && this.leader === m.from, 'heartbeats come from our leader');
     // The leader sends min(match, commit), so this never commits past what matches it.
     const commit = Math.min(m.commit, this.log.lastIndex());
     if (commit > this.log.commit) this.log.commitTo(commit);
@@ -637,6 +650,7 @@ export class RaftNode {
   // ---- leader -----------------------------------------------------------------------------
 
   private stepLeader(m: Message): void {
+    assert(this.role === 'leader' && this.leader === this.id, 'leader handler');
     switch (m.type) {
       case 'appendResp': this.handleAppendResp(m); return;
       case 'heartbeatResp': this.handleHeartbeatResp(m); return;
@@ -653,6 +667,7 @@ export class RaftNode {
 
   private checkCanPropose(): void {
     if (this.role !== 'leader') throw new NotLeaderError(this.leader);
+    assert(this.leader === this.id, 'a leader knows it leads');
     // §3.10: stop accepting proposals while handing leadership over; retry on the target.
     if (this.transferee !== null) throw new NotLeaderError(this.transferee);
     if (this.log.lastIndex() - this.log.commit >= this.opts.maxUncommittedEntries) {
@@ -735,6 +750,9 @@ export class RaftNode {
   private handleAppendResp(m: MsgOf<'appendResp'>): void {
     const pr = this.progress.get(m.from);
     if (pr === undefined) return;
+    // Leader completeness: nobody in our term can acknowledge more than our log holds.
+    assert(m.index <= this.log.lastIndex(), () =>
+      `${m.from} acknowledged ${m.index} beyond our last ${this.log.lastIndex()}`);
     pr.recentActive = true;
     if (!m.success) {
       if (pr.maybeDecrTo(m.index, m.rejectHint)) {
@@ -781,14 +799,22 @@ export class RaftNode {
       this.sendAppend(m.from, true);
     }
     if (m.readCtx > 0) this.releaseReads(m.from, m.readCtx);
+    assert(pr.match <= this.log.lastIndex(), 'match within our log');
   }
 
   private handleSnapshotResp(m: MsgOf<'snapshotResp'>): void {
     const pr = this.progress.get(m.from);
     if (pr === undefined) return;
     pr.recentActive = true;
+    assert(m.nextOffset >= -1, 'snapshot offsets are naturals or -1');
     const snap = this.snapshot;
-    if (pr.state !== 'snapshot' || snap === null || m.index !== pr.pendingSnapshot) return;
+    if (pr.state !== 'snapshot' || m.index !== pr.pendingSnapshot) return;
+    assert(snap !== null, 'a leader sending a snapshot holds one');
+    if (snap.meta.index !== pr.pendingSnapshot) {
+      // We compacted again mid-transfer: offsets refer to the old image, start over.
+      this.startSnapshot(m.from, pr);
+      return;
+    }
     if (m.nextOffset < 0) {
       pr.becomeProbe();
       return;
@@ -800,6 +826,7 @@ export class RaftNode {
       return;
     }
     if (m.nextOffset === pr.snapshotAckedBytes && m.nextOffset !== 0) return; // duplicate
+    assert(m.nextOffset < snap.data.length, 'resume inside the image');
     pr.snapshotAckedBytes = m.nextOffset;
     this.sendSnapshotChunk(m.from, pr);
   }
@@ -808,6 +835,7 @@ export class RaftNode {
   private maybeCommit(): boolean {
     const mci = committedIndex(this.config.voters,
       (v) => (v === this.id ? this.log.lastIndex() : this.progress.get(v)?.match ?? 0));
+    assert(mci <= this.log.lastIndex(), 'a quorum cannot match past our log');
     if (mci <= this.log.commit || this.log.term(mci) !== this.term) return false;
     this.log.commitTo(mci);
     this.afterCommit();
@@ -838,11 +866,13 @@ export class RaftNode {
 
   private maybePromoteLearner(): void {
     if (this.role !== 'leader' || this.transferee !== null) return;
+    assert(this.pendingConfIndex <= this.log.lastIndex() + 1, 'pending change is in the log');
     if (this.pendingConfIndex > this.log.commit) return;
     const last = this.log.lastIndex();
     for (const l of this.config.learners) {
       const pr = this.progress.get(l);
-      if (pr === undefined || pr.state !== 'replicate') continue;
+      // Promote only a learner we hear from: a dead one would become a voter that never votes.
+      if (pr === undefined || pr.state !== 'replicate' || !pr.recentActive) continue;
       if (pr.match + this.opts.learnerCatchUpEntries < last) continue;
       if (last - this.log.commit >= this.opts.maxUncommittedEntries) return;
       this.appendEntry('config', encodeConfChange({ type: 'promote', node: l }));

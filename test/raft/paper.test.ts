@@ -384,6 +384,35 @@ describe('§7 log compaction and InstallSnapshot', () => {
     expect(net.appliedData('c')).toEqual(['after']);
   });
 
+  it('restarts a transfer when the leader compacts again mid-way', () => {
+    const net = cluster({ snapshotChunkBytes: 8 });
+    net.isolate('c');
+    for (let i = 0; i < 4; i++) net.propose('a', `v${i}`);
+    const a = net.node('a');
+    a.compact({ meta: a.snapshotMetaAt(a.status().applied), data: new Uint8Array(40) });
+    const held: Message[] = [];
+    net.filter = (m) => {
+      if (m.type !== 'snapshotResp') return true;
+      held.push(m);
+      return false;
+    };
+    net.heal();
+    net.tickAll(1);
+    expect(held.length).toBeGreaterThan(0); // c acknowledged the first chunk of the old image
+    net.propose('a', 'y');
+    const small = new Uint8Array([1, 2, 3, 4]);
+    a.compact({ meta: a.snapshotMetaAt(a.status().applied), data: small });
+    net.filter = () => true;
+    for (const m of held) a.step(m); // a late ack whose offset lies past the new, smaller image
+    // c holds nothing past the no-op yet: the leader must not believe otherwise, or its
+    // heartbeats would let c commit whatever its own log holds there.
+    expect(a.status().progress?.c?.match).toBeLessThanOrEqual(1);
+    net.deliver();
+    net.tickAll(3);
+    expect(net.installed.get('c')?.at(-1)?.data).toEqual(small);
+    expect(net.node('c').status().commit).toBe(a.status().commit);
+  });
+
   it('refuses to compact entries that are not applied', () => {
     const net = cluster();
     const a = net.node('a');

@@ -424,6 +424,7 @@ export class ClusterSim {
     this.faultsOn = false;
     this.cut.clear();
     for (const n of this.nodes.values()) if (n.raft === null) this.start(n);
+    this.decommissionRemoved();
     this.log('liveness phase');
     const marker = new TextEncoder().encode(`live-${this.world.seed}`);
     for (let i = 0; i < this.world.livenessBudgetSteps; i++) {
@@ -441,8 +442,30 @@ export class ClusterSim {
       const s = n.raft?.status();
       return `${n.id}:${s?.role}/t${s?.term}/c${s?.commit}/a${s?.applied}/l${s?.lastIndex}`;
     });
+    const cfg = this.live().find((n) => n.raft?.status().role === 'leader')?.raft?.status().config;
     throw new SimViolation(`liveness: no progress within ${this.world.livenessBudgetSteps} ` +
-      `steps after healing [${roles.join(' ')}]`);
+      `steps after healing [${roles.join(' ')}] leader config ${JSON.stringify(cfg)}`);
+  }
+
+  /** The operator stops nodes removed from the cluster: without PreVote or CheckQuorum a
+   * removed node that missed its removal would keep disrupting elections (§4.2.3). */
+  private decommissionRemoved(): void {
+    const commitOf = (n: SimNode | undefined): number => n?.raft?.status().commit ?? -1;
+    let best: SimNode | undefined;
+    for (const n of this.live()) if (commitOf(n) > commitOf(best)) best = n;
+    const raft = best?.raft;
+    if (raft == null) return;
+    // Only a committed removal counts: an uncommitted one may still be truncated.
+    const cfg = raft.snapshotMetaAt(raft.status().commit).config;
+    const listed = (c: ClusterConfig, id: NodeId): boolean =>
+      c.voters.includes(id) || c.learners.includes(id);
+    for (const n of this.live()) {
+      if (listed(cfg, n.id)) continue;
+      // Still listed by another node (say, an uncommitted addLearner): not removed.
+      const others = this.live().filter((o) => o !== n);
+      if (others.some((o) => o.raft !== null && listed(o.raft.status().config, n.id))) continue;
+      this.crash(n, 'removed');
+    }
   }
 
   private hasMarker(n: SimNode, marker: Uint8Array): boolean {

@@ -58,6 +58,11 @@ export function deriveWorld(seed: number): SimWorld {
   const calm = r.next() < 0.2; // some worlds have no faults at all
   const f = (lo: number, hi: number): number => (calm ? 0 : pick(r, lo, hi));
   const electionTicks = r.int(6, 12);
+  const preVote = r.next() < 0.85;
+  const checkQuorum = r.next() < 0.85;
+  // Without PreVote and CheckQuorum a removed server that missed its removal disrupts every
+  // election (dissertation §4.2.3); such worlds run without membership changes.
+  const membership = preVote || checkQuorum;
   return {
     seed,
     nodeCount: r.next() < 0.6 ? 3 : 5,
@@ -76,8 +81,8 @@ export function deriveWorld(seed: number): SimWorld {
     load: {
       proposeRate: pick(r, 0.1, 0.8),
       readRate: pick(r, 0, 0.4),
-      confChangeRate: pick(r, 0, 0.03),
-      compactRate: pick(r, 0, 0.05),
+      confChangeRate: membership ? pick(r, 0, 0.03) : 0,
+      compactRate: pick(r, 0, 0.12),
       transferRate: pick(r, 0, 0.01),
       maxExtraNodes: r.int(0, 3),
     },
@@ -91,8 +96,8 @@ export function deriveWorld(seed: number): SimWorld {
       maxUncommittedEntries: r.int(10, 100),
       learnerCatchUpEntries: r.int(0, 10),
       maxPendingReads: r.int(4, 64),
-      preVote: r.next() < 0.85,
-      checkQuorum: r.next() < 0.85,
+      preVote,
+      checkQuorum,
     },
   };
 }

@@ -102,9 +102,10 @@ function observe(opts: CreateAppOptions) {
       const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
       const route = typeof matched === 'string' ? matched : 'unmatched';
       const method = KNOWN_METHODS.has(ctx.method) ? ctx.method : 'OTHER';
-      endTimer({ route, method });
+      const seconds = endTimer({ route, method });
       http.requests.inc({ route, method, status: String(ctx.status) });
-      state.log.debug({ method: ctx.method, url: ctx.url, status: ctx.status }, 'request');
+      state.log.debug({ method: ctx.method, url: ctx.url, status: ctx.status,
+        durationMs: Math.round(seconds * 1e4) / 10 }, 'request');
     }
   };
 }
@@ -181,7 +182,9 @@ function readBody(bytesMax: number) {
 
 function addBuiltinRoutes(router: AppRouter, opts: CreateAppOptions): void {
   router.get('/health', (ctx) => {
-    ctx.body = { status: 'ok', service: opts.service, node: opts.nodeId, ...opts.health() };
+    const fixed = { status: 'ok', service: opts.service, node: opts.nodeId };
+    // The fixed fields come first in the JSON and cannot be overridden by the service's own.
+    ctx.body = { ...fixed, ...opts.health(), ...fixed };
   });
   router.get('/ready', (ctx) => {
     const r = opts.ready();

@@ -2,7 +2,7 @@
 // commit that waits for its own fsync can go no faster, so this is the "limit for unbatched
 // commits" the Raft benchmark compares with. For contrast it also runs dsync's RaftStorage
 // with one save in flight (one fsync each) and with 64 (group commit shares the fsyncs).
-// Run: npx tsx benchmarks/fsync-rate.ts [--json] [--duration-ms N]
+// Run: npx tsx benchmarks/fsync-rate.ts [--json] [--duration-ms N]   (TMPDIR=/path picks the disk)
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -470,16 +470,16 @@ export class RaftStorage {
    * active segment stays. Truncate records in deleted segments only ever removed entries
    * of deleted segments, so a replay of the rest yields the same log above `index`. */
   private async deleteCoveredSegments(index: number): Promise<void> {
-    let deleted = 0;
     while (this.segments.length > 1) {
       const oldest = this.segments[0];
       assert(oldest !== undefined, 'segments is non-empty');
       if (oldest.maxIndex > index) break;
       await rm(join(this.opts.dir, oldest.name), { force: true });
+      // One directory fsync per deletion: were a later deletion durable and an earlier one
+      // not, a crash would leave a hole in the middle of the WAL instead of a shorter prefix.
+      await this.sync.dir(this.opts.dir);
       this.segments.shift();
-      deleted++;
     }
-    if (deleted > 0) await this.sync.dir(this.opts.dir);
   }
 }
 

@@ -46,8 +46,13 @@ export function errorResponse(err: unknown): ErrorResponse {
     };
   }
   const status = HTTP_STATUS_BY_CODE[err.code];
+  // API.md promises one code for every 503: UNAVAILABLE. The finer cause (not_leader,
+  // indeterminate, timeout) travels as `reason`, which callers may read but need not.
+  const code: ErrorCode = status === 503 ? 'UNAVAILABLE' : err.code;
+  const reason = status === 503 && err.code !== 'UNAVAILABLE' ? { reason: err.code.toLowerCase() }
+    : {};
   // Details never overwrite code and message.
-  const body: ErrorBody = { error: { ...err.details, code: err.code, message: err.message } };
+  const body: ErrorBody = { error: { ...err.details, ...reason, code, message: err.message } };
   const retryable = status === 503 || status === 429;
   return {
     status,

@@ -144,7 +144,8 @@ describe('forwarding', () => {
     await expect(f.request(b.url, { method: 'GET', path: '/v1/hang', reqId: 'slow-1' }))
       .rejects.toMatchObject({ code: 'TIMEOUT', retryable: true });
     // The same pool still serves the next request.
-    const ok = await f.request(b.url, { method: 'GET', path: '/health', reqId: 'slow-2' });
+    const ok = await f.request(b.url,
+      { method: 'GET', path: '/health', reqId: 'slow-2', timeoutMs: 10_000 });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body.toString('utf8'))).toMatchObject({ node: 'node-b' });
   });

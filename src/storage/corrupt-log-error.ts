@@ -8,8 +8,11 @@ export class CorruptLogError extends Error {
     readonly offset: number,
     readonly problem: string,
     readonly dataDir: string,
+    advice?: string,
   ) {
-    super(`Raft storage is corrupt: ${file} at byte offset ${offset}: ${problem}. This is not ` +
+    super(advice !== undefined ? `Raft storage cannot be read: ${file} at byte offset ` +
+      `${offset}: ${problem}. ${advice}` :
+      `Raft storage is corrupt: ${file} at byte offset ${offset}: ${problem}. This is not ` +
       'a torn write from a crash, so acknowledged data may be damaged and the node refuses to ' +
       'start rather than serve a wrong log. Do not edit the file. Restore this replica from ' +
       `its peers: stop the node, move the data directory ${dataDir} aside (keep it for ` +

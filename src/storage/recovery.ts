@@ -138,11 +138,11 @@ Promise<{ segments: SegmentInfo[]; replay: LogReplay; unsealed: boolean }> {
     if (p === null) continue;
     if (i !== segments.length - 1) {
       throw new CorruptLogError(path, p.offset, `${p.reason}, in a segment that is not the ` +
-        'last one (it was complete and fsynced before the next one was started)', dir);
+        'last one (it was complete and fsynced before the next one was started)', dir, p.advice);
     }
     if (!p.torn) {
       throw new CorruptLogError(path, p.offset, `${p.reason}; not a torn tail: ` +
-        p.notTornBecause, dir);
+        p.notTornBecause, dir, p.advice);
     }
     warnings.push(`torn tail in ${seg.name}: ${p.reason} at byte offset ${p.offset}; ` +
       `truncated ${buf.byteLength - p.offset} bytes of an unfinished write`);

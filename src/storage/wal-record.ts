@@ -169,8 +169,25 @@ export function decodeBody(body: Buffer): WalRecord {
 
 export type RecordCheck =
   | { readonly ok: true; readonly record: WalRecord; readonly next: number }
-  /** `intact`: the CRC matched, so this is not a torn write but bad content. */
-  | { readonly ok: false; readonly reason: string; readonly intact: boolean };
+  /** `intact`: the CRC matched, so this is not a torn write but bad content. `advice`: what
+   * the operator should do when it is not the usual "restore from a peer". */
+  | { readonly ok: false; readonly reason: string; readonly intact: boolean;
+    readonly advice?: string };
+
+/** A length over recordBytesMax is garbage, unless the CRC over it matches: then it is a
+ * real record written under a larger setting, and cutting it off as a torn tail would lose
+ * acknowledged data. */
+function checkOversized(buf: Buffer, offset: number, bodyBytes: number, recordBytesMax: number):
+RecordCheck {
+  const reason = `record length ${bodyBytes} over recordBytesMax ${recordBytesMax}`;
+  const fits = buf.byteLength - offset - RECORD_HEADER_BYTES >= bodyBytes;
+  if (!fits || buf.readUInt32LE(offset + 4) !== recordCrc(buf, offset, bodyBytes)) {
+    return { ok: false, reason, intact: false };
+  }
+  return { ok: false, intact: true, reason: `${reason}, with a valid CRC`, advice: 'The record ' +
+    'was written with a larger recordBytesMax: restart with recordBytesMax of at least ' +
+    `${bodyBytes}. Do not delete anything.` };
+}
 
 /** Checks the record that starts at `offset` of a segment buffer. */
 export function checkRecordAt(buf: Buffer, offset: number, recordBytesMax: number): RecordCheck {
@@ -179,10 +196,8 @@ export function checkRecordAt(buf: Buffer, offset: number, recordBytesMax: numbe
     return { ok: false, reason: `truncated header (${remaining} of 8 bytes)`, intact: false };
   }
   const bodyBytes = buf.readUInt32LE(offset);
-  if (bodyBytes === 0 || bodyBytes > recordBytesMax) {
-    return { ok: false, reason: `record length ${bodyBytes} outside 1..${recordBytesMax} ` +
-      '(recordBytesMax)', intact: false };
-  }
+  if (bodyBytes === 0) return { ok: false, reason: 'record length 0', intact: false };
+  if (bodyBytes > recordBytesMax) return checkOversized(buf, offset, bodyBytes, recordBytesMax);
   if (remaining - RECORD_HEADER_BYTES < bodyBytes) {
     return { ok: false, intact: false, reason: `truncated record: length says ${bodyBytes} bytes,` +
       ` ${remaining - RECORD_HEADER_BYTES} remain in the file` };
@@ -224,6 +239,8 @@ export interface SegmentScan {
     readonly torn: boolean;
     /** Why it is not a torn tail (when `torn` is false). */
     readonly notTornBecause: string;
+    /** What to do instead of restoring from a peer, when that is the wrong remedy. */
+    readonly advice?: string;
   };
 }
 
@@ -237,8 +254,10 @@ export function scanSegment(buf: Buffer, recordBytesMax: number): SegmentScan {
       const verdict = check.intact
         ? { torn: false, why: 'its CRC matches, so no torn write produced it' }
         : classifyDamage(buf, offset, recordBytesMax);
-      return { records, validBytes: offset, problem: { offset, reason: check.reason,
-        torn: verdict.torn, notTornBecause: verdict.why } };
+      const problem = { offset, reason: check.reason, torn: verdict.torn,
+        notTornBecause: verdict.why };
+      return { records, validBytes: offset,
+        problem: check.advice === undefined ? problem : { ...problem, advice: check.advice } };
     }
     records.push({ record: check.record, offset });
     offset = check.next;

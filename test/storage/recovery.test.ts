@@ -206,3 +206,24 @@ describe('corruption before the tail', () => {
     await expectCorrupt(dir, first, cut);
   });
 });
+
+describe('recordBytesMax on read', () => {
+  it('a whole record over a lowered recordBytesMax is refused, not cut off as torn', async () => {
+    const dir = join(root, 'lowered');
+    const { storage } = await RaftStorage.open({ dir });
+    await storage.save({ hardState: null, entries: [entry(1, 1)], snapshot: null });
+    await storage.save({ hardState: null, entries: [entry(2, 1, 'z'.repeat(1000))],
+      snapshot: null });
+    await storage.close();
+    const err = await RaftStorage.open({ dir, recordBytesMax: 500 }).then(() => null,
+      (e: unknown) => e);
+    expect(err).toBeInstanceOf(CorruptLogError);
+    expect((err as Error).message).toContain('restart with recordBytesMax of at least');
+    // Nothing was cut: with the old setting everything is there.
+    const again = await RaftStorage.open({ dir });
+    expect(plain(again.recovered.entries)).toEqual(plain([entry(1, 1),
+      entry(2, 1, 'z'.repeat(1000))]));
+    expect(again.recovered.warnings).toEqual([]);
+    await again.storage.close();
+  });
+});

@@ -35,7 +35,8 @@ interface Owner extends Holder {
 }
 
 interface HomeRequest {
-  readonly type: 'getS' | 'getM';
+  /** 'drain': this home takes every copy back before shutting down; nobody is granted. */
+  readonly type: 'getS' | 'getM' | 'drain';
   readonly from: NodeId;
   readonly fromInc: number;
   readonly txn: number;
@@ -102,6 +103,7 @@ export class HomeDirectory {
   private seq = 0;
   private nowMs: number;
   private readonly graceUntilMs: number;
+  private draining = false;
   writebacksDropped = 0;
 
   constructor(private readonly cfg: CoherenceConfig, private readonly out: HomeOutbox) {
@@ -125,10 +127,15 @@ export class HomeDirectory {
 
   onRequest(from: NodeId, fromInc: number, msg: { type: 'getS' | 'getM'; key: string;
     txn: number }): void {
+    if (this.draining) {
+      this.out.send(from, fromInc, { type: 'nack', key: msg.key, txn: msg.txn,
+        code: 'UNAVAILABLE', reason: 'the home is shutting down' });
+      return;
+    }
     const entry = this.entryFor(msg.key, true);
     if (entry === null) {
       this.out.send(from, fromInc, { type: 'nack', key: msg.key, txn: msg.txn,
-        reason: `directory full (${this.cfg.directoryEntriesMax} keys)` });
+        code: 'RESOURCE_EXHAUSTED', reason: `directory full (${this.cfg.directoryEntriesMax} keys)` });
       return;
     }
     const last = entry.lastTxn.get(from);
@@ -144,6 +151,7 @@ export class HomeDirectory {
     if (older >= 0) entry.queue.splice(older, 1);
     if (entry.queue.length >= this.cfg.homeQueuePerKeyMax) {
       this.out.send(from, fromInc, { type: 'nack', key: msg.key, txn: msg.txn,
+        code: 'RESOURCE_EXHAUSTED',
         reason: `too many requests queued for the key (${this.cfg.homeQueuePerKeyMax})` });
       return;
     }
@@ -195,6 +203,36 @@ export class HomeDirectory {
     }
   }
 
+  /** Graceful shutdown: refuse new requests and take every copy of every key back (dirty
+   * data comes home and goes to the store), so that the next incarnation loses nothing. */
+  beginDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    for (const entry of this.entries.values()) {
+      for (const r of entry.queue) {
+        this.out.send(r.from, r.fromInc, { type: 'nack', key: entry.key, txn: r.txn,
+          code: 'UNAVAILABLE', reason: 'the home is shutting down' });
+      }
+      entry.queue.length = 0;
+      entry.queue.push({ type: 'drain', from: this.cfg.self, fromInc: this.cfg.incarnation,
+        txn: 0, atMs: this.nowMs });
+      this.advance(entry);
+    }
+  }
+
+  /** True once draining left no copy, transaction or unwritten version behind. */
+  drained(): boolean {
+    if (!this.draining) return false;
+    for (const e of this.entries.values()) {
+      const busy = e.busy !== null || e.queue.length > 0 || e.loading || e.earlyData !== null;
+      if (busy || e.owner !== null || e.durableVersion < e.version || e.ackWaiters.size > 0) {
+        return false;
+      }
+      for (const h of e.sharers.values()) if (h.leaseUntilMs > this.nowMs) return false;
+    }
+    return true;
+  }
+
   storeLoaded(key: string, value: CacheValue, version: number): void {
     assert(Number.isSafeInteger(version) && version >= 0, 'store versions are integers >= 0');
     const entry = this.entries.get(key);
@@ -227,7 +265,8 @@ export class HomeDirectory {
       assert(entry !== undefined, 'active keys have entries');
       const stale = nowMs - this.cfg.requestTimeoutMs;
       for (let i = entry.queue.length - 1; i >= 0; i--) {
-        if (entry.queue[i]!.atMs < stale) entry.queue.splice(i, 1);
+        const r = entry.queue[i]!;
+        if (r.atMs < stale && r.type !== 'drain') entry.queue.splice(i, 1);
       }
       if (entry.busy !== null) this.tickBusy(entry, entry.busy);
       this.advance(entry);
@@ -286,10 +325,12 @@ export class HomeDirectory {
         if (entry.busy.waiting.size > 0) break;
         const req = entry.busy.req;
         entry.busy = null;
-        if (this.out.peerInc(req.from) <= req.fromInc) this.grant(entry, req);
+        if (req.type !== 'drain' && this.out.peerInc(req.from) <= req.fromInc) {
+          this.grant(entry, req);
+        }
         continue;
       }
-      if (this.nowMs < this.graceUntilMs) break;
+      if (this.nowMs < this.graceUntilMs && !this.draining) break;
       // Write-through: grant nothing the store does not hold yet, so that no pod can read a
       // value that a crash of this home could still take back.
       if (this.cfg.writePolicy === 'write-through' && entry.durableVersion < entry.version) break;
@@ -307,20 +348,20 @@ export class HomeDirectory {
   private serve(entry: DirEntry, req: HomeRequest): void {
     const waiting = new Map<NodeId, Waiting>();
     const owner = entry.owner;
-    if (owner !== null && owner.node !== req.from) {
+    if (owner !== null && (owner.node !== req.from || req.type === 'drain')) {
       waiting.set(owner.node, { inc: owner.inc, leaseUntilMs: null, lastSentMs: this.nowMs,
         kind: req.type === 'getS' ? 'fwdGetS' : 'fwdGetM' });
     }
-    if (req.type === 'getM') {
+    if (req.type !== 'getS') {
       for (const [node, h] of [...entry.sharers]) {
-        if (node === req.from) continue;
+        if (node === req.from && req.type === 'getM') continue;
         if (h.leaseUntilMs <= this.nowMs) { entry.sharers.delete(node); continue; }
         waiting.set(node, { inc: h.inc, leaseUntilMs: h.leaseUntilMs, lastSentMs: this.nowMs,
           kind: 'inv' });
       }
     }
     if (waiting.size === 0) {
-      this.grant(entry, req);
+      if (req.type !== 'drain') this.grant(entry, req);
       return;
     }
     const seq = ++this.seq;
@@ -331,6 +372,8 @@ export class HomeDirectory {
   }
 
   private grant(entry: DirEntry, req: HomeRequest): void {
+    // A draining home still completes the transaction it was in; its drain request follows.
+    assert(req.type !== 'drain', 'a drain request grants nothing');
     const seq = ++this.seq;
     const leaseUntilMs = this.nowMs + this.cfg.leaseMs;
     const holder = { inc: req.fromInc, leaseUntilMs, seq };

@@ -47,8 +47,14 @@ export type CoherenceMsg =
       readonly version: number;
       readonly leaseMs: number;
     })
-  // home → cache: the request was refused (queue or directory full); the cache fails the ops.
-  | (MsgBase & { readonly type: 'nack'; readonly txn: number; readonly reason: string })
+  // home → cache: the request was refused (queue or directory full: RESOURCE_EXHAUSTED; the
+  // home is shutting down: UNAVAILABLE); the cache fails the waiting operations.
+  | (MsgBase & {
+      readonly type: 'nack';
+      readonly txn: number;
+      readonly code: 'RESOURCE_EXHAUSTED' | 'UNAVAILABLE';
+      readonly reason: string;
+    })
   // home → sharer: drop every copy granted before `seq`.
   | (MsgBase & { readonly type: 'inv'; readonly seq: number })
   // home → owner: another pod reads (downgrade to S) or writes (drop); send the data back.
@@ -119,7 +125,8 @@ export function describeMsg(msg: CoherenceMsg): string {
     case 'getS':
     case 'getM':
     case 'nack':
-      return `${head} txn ${msg.txn}${msg.type === 'nack' ? ` (${msg.reason})` : ''}`;
+      return `${head} txn ${msg.txn}` +
+        (msg.type === 'nack' ? ` ${msg.code} (${msg.reason})` : '');
     case 'data':
       return `${head} txn ${msg.txn} grant ${msg.grant} seq ${msg.seq} v${msg.version} ` +
         `lease ${msg.leaseMs}ms ${describeValue(msg.value)}`;

@@ -127,6 +127,8 @@ export class CoherenceNode {
   private readonly loopback: CoherenceMsg[] = [];
   private txnCounter = 0;
   private opsTotal = 0;
+  /** Write-through writes applied here and waiting for the store: pending operations too. */
+  private durableWaitCount = 0;
   private nextFlushMs: number;
   private counters = { hits: 0, misses: 0, evictions: 0, messagesDropped: 0 };
 
@@ -207,6 +209,21 @@ export class CoherenceNode {
     return n;
   }
 
+  /** Graceful shutdown, step 1: as a home, refuse new requests and take every copy back;
+   * as a cache, write every dirty line back. Keep driving the node (receive, tick, store
+   * answers) until drained(), then exit; the next incarnation then loses no write. */
+  beginDrain(): void {
+    this.home.beginDrain();
+    this.flushDirty();
+    this.pump();
+  }
+
+  /** Graceful shutdown, step 2: nothing is left that only this pod holds. */
+  drained(): boolean {
+    return this.home.drained() && this.writebacks.size === 0 && this.dirtyKeys.size === 0 &&
+      this.durableWaitCount === 0;
+  }
+
   /** The effects produced since the last drain, in order. */
   drain(): CoherenceEffect[] {
     const out = this.effects;
@@ -250,7 +267,8 @@ export class CoherenceNode {
     return {
       entries: this.lines.size, bytes: this.lines.bytes, capacityBytes: this.cfg.capacityBytes,
       hits: this.counters.hits, misses: this.counters.misses,
-      evictions: this.counters.evictions, states, pendingOps: this.opsTotal,
+      evictions: this.counters.evictions, states,
+      pendingOps: this.opsTotal + this.durableWaitCount,
       pendingWritebacks: this.writebacks.size, directoryEntries: this.home.size,
       writebacksDropped: this.home.writebacksDropped,
       messagesDropped: this.counters.messagesDropped,
@@ -301,7 +319,7 @@ export class CoherenceNode {
     if (this.reqIds.has(op.reqId)) {
       return new InvalidArgumentError('reqId', `request id ${op.reqId} is already pending`);
     }
-    if (this.opsTotal >= this.cfg.opsMax ||
+    if (this.opsTotal + this.durableWaitCount >= this.cfg.opsMax ||
         (this.works.get(key)?.ops.length ?? 0) >= this.cfg.opsPerKeyMax) {
       return new DsyncError('RESOURCE_EXHAUSTED', 'too many cache operations are waiting; ' +
         'retry shortly', { retryable: true });
@@ -348,6 +366,7 @@ export class CoherenceNode {
       line.dirty = false;
       this.makeWriteback(key, line, true, true);
       const waits = this.durableWaits.get(key) ?? [];
+      this.durableWaitCount++;
       waits.push({ version: line.version, reqId: op.reqId, result,
         deadlineMs: op.deadlineMs });
       this.durableWaits.set(key, waits);
@@ -470,8 +489,10 @@ export class CoherenceNode {
       old.version > msg.version;
     assert(!keep || !old.dirty || msg.grant !== 'S', 'a dirty line is never granted S');
     if (old !== undefined && old.dirty && !keep) this.dirtyKeys.delete(msg.key);
+    // A renewal returns the grant the home recorded (E), but this pod may have written since.
+    const state = keep && msg.grant === 'E' && old.state === 'M' ? 'M' : msg.grant;
     const line: Line = {
-      state: msg.grant, value: keep ? old.value : msg.value,
+      state, value: keep ? old.value : msg.value,
       version: keep ? old.version : msg.version, dirty: keep && old.dirty, seq: msg.seq,
       home: from,
       homeInc: msg.fromInc,
@@ -490,9 +511,9 @@ export class CoherenceNode {
     const work = this.works.get(msg.key);
     if (work?.txn == null || work.txn.txn !== msg.txn || work.txn.home !== from) return;
     for (const op of work.ops) {
-      this.reply(op.reqId, { type: 'error', key: msg.key, error: new DsyncError(
-        'RESOURCE_EXHAUSTED', `the key's home is overloaded (${msg.reason}); retry shortly`,
-        { retryable: true }) });
+      this.reply(op.reqId, { type: 'error', key: msg.key, error: new DsyncError(msg.code,
+        `the key's home refused the request (${msg.reason}); retry shortly`,
+        { retryable: true, details: { home: from } }) });
     }
     this.opsTotal -= work.ops.length;
     this.works.delete(msg.key);
@@ -567,6 +588,7 @@ export class CoherenceNode {
     if (waits === undefined) return;
     const left = waits.filter((w) => {
       if (w.version > msg.version) return true;
+      this.durableWaitCount--;
       this.reply(w.reqId, w.result);
       return false;
     });
@@ -671,6 +693,7 @@ export class CoherenceNode {
     for (const [key, waits] of [...this.durableWaits]) {
       const left = waits.filter((w) => {
         if (w.deadlineMs > this.nowMs) return true;
+        this.durableWaitCount--;
         // Applied locally but not known to be in the store: the outcome is unknown.
         this.reply(w.reqId, { type: 'error', key, error: new IndeterminateError(
           `the write of ${JSON.stringify(key)} v${w.version} is not confirmed durable; ` +

@@ -18,6 +18,7 @@ export interface WorldParams {
   readonly pods: number;
   readonly keys: number;
   readonly lossRate: number;
+  readonly duplicateRate: number;
   readonly delayMaxMs: number;
   readonly writePolicy: WritePolicy;
   readonly capacityBytes: number;
@@ -38,6 +39,7 @@ export function paramsFromSeed(seed: number): WorldParams {
     pods: r.int(3, 6),
     keys: r.int(1, 5),
     lossRate: r.next() < 0.3 ? 0 : r.next() * 0.15,
+    duplicateRate: r.next() < 0.5 ? 0 : r.next() * 0.05,
     delayMaxMs: r.int(1, 60),
     writePolicy: r.next() < 0.5 ? 'write-through' : 'write-back',
     capacityBytes: r.next() < 0.4 ? r.int(300, 700) : 64 * 1024,
@@ -229,9 +231,12 @@ export class World {
           this.stats.lost++;
           return;
         }
-        const at = this.timeMs + this.rand.int(1, this.params.delayMaxMs + 1);
-        this.net.push({ at, from: pod.id, to: e.to, toInc: e.msg.toInc, msg: e.msg,
-          order: this.orderCounter++ });
+        const copies = this.faults && this.rand.next() < this.params.duplicateRate ? 2 : 1;
+        for (let i = 0; i < copies; i++) {
+          const at = this.timeMs + this.rand.int(1, this.params.delayMaxMs + 1);
+          this.net.push({ at, from: pod.id, to: e.to, toInc: e.msg.toInc, msg: e.msg,
+            order: this.orderCounter++ });
+        }
         if (this.tracing) this.log(`${pod.id} → ${e.to}: ${describeMsg(e.msg)}`);
         return;
       }
@@ -319,9 +324,9 @@ export class World {
     if (this.params.writePolicy === 'write-through') {
       this.crash(pod);
     } else {
-      // Graceful: stop taking requests, flush, wait for the write-backs and the store.
+      // Graceful: stop taking requests, take every copy home, wait for the store.
       pod.draining = true;
-      pod.node!.flush();
+      pod.node!.beginDrain();
       this.collect(pod);
       this.log(`${pod.id} drains for a graceful restart`);
     }
@@ -331,16 +336,7 @@ export class World {
     const node = pod.node!;
     const clientsIdle = this.clients.every((c) => c.pod !== pod || c.pending === null);
     const storeIdle = !this.storeOps.some((o) => o.pod === pod.id && o.inc === pod.incarnation);
-    if (clientsIdle && storeIdle && node.pendingWritebacks() === 0 && this.noDirtyLines(pod)) {
-      this.crash(pod);
-    } else if (node.stats().pendingWritebacks === 0) {
-      node.flush();
-      this.collect(pod);
-    }
-  }
-
-  private noDirtyLines(pod: Pod): boolean {
-    return this.keys.every((k) => pod.node!.inspectLine(k)?.dirty !== true);
+    if (clientsIdle && storeIdle && node.drained()) this.crash(pod);
   }
 
   private crash(pod: Pod): void {

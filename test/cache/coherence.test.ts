@@ -262,6 +262,22 @@ describe('CoherenceNode', () => {
     expect(c.reply('r1')).toMatchObject({ value: '"dirty"', version: 1 });
   });
 
+  it('a draining home takes every copy back, refuses new requests, then reports drained', () => {
+    const c = new Cluster();
+    write(c, 'b', 'w1', '"dirty"');
+    read(c, 'c', 'r1', 'other');
+    c.node('a').beginDrain();
+    expect(c.node('a').drained()).toBe(false);
+    c.deliverAll();
+    expect(c.node('a').drained()).toBe(true);
+    expect(c.store.get('k')).toEqual({ value: '"dirty"', version: 1 });
+    expect(c.node('b').lineState('k')).toBe('I');
+    expect(c.node('c').lineState('other')).toBe('I');
+    read(c, 'b', 'r2');
+    expect(c.reply('r2')).toMatchObject({ type: 'error',
+      error: { code: 'UNAVAILABLE', retryable: true } });
+  });
+
   it('write-through replies only once the store has the version', () => {
     const c = new Cluster({ writePolicy: 'write-through' });
     c.autoStore = false;

@@ -6,6 +6,7 @@ import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { DEFAULT_SHUTDOWN_SIGNALS, onShutdown } from '../observability/shutdown.js';
 import { startLockNode } from '../lock/lock-node.js';
+import { startCacheNode } from '../cache/cache-node.js';
 
 export function addServeCommand(program: Command): void {
   const serve = program.command('serve')
@@ -24,6 +25,14 @@ export function addServeCommand(program: Command): void {
       logger.warn('using the built-in cluster token: set DSYNC_CLUSTER_TOKEN in any real deployment');
     }
     const metrics = createMetrics(cfg.nodeId, cfg.service);
+    if (cfg.service === 'cache') {
+      const node = await startCacheNode(cfg, logger, metrics);
+      // Draining hands every copy and dirty line back; it has its own deadline inside.
+      onShutdown(DEFAULT_SHUTDOWN_SIGNALS,
+        [{ name: 'drain and stop cache node', run: () => node.stop(), timeoutMs: 20_000 }],
+        { logger });
+      return;
+    }
     if (cfg.service !== 'lock') {
       program.error(`dsync serve: the ${cfg.service} service is not available in this build yet`);
     }

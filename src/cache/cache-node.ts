@@ -1,0 +1,159 @@
+// One node of the cache service: the peer transport, the consistent-hash ring of cache pods
+// (static peers), the backing store (Redis when configured, else the embedded store), the
+// coherence shell and the HTTP API; a graceful shutdown hands every copy and dirty line back
+// before the process exits.
+//
+// Incarnation: the core needs a number that grows on every start of this pod, so that peers
+// drop copies granted by an earlier life. It is max(previous + 1, wall clock ms), persisted
+// (fsync) under dataDir before the node talks to anyone. A first start (no file) also tells
+// the core that no earlier life ever granted a copy, so it may grant at once; a restart waits
+// out the copies of its previous life (the core's startup grace).
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync,
+  writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { NodeConfig } from '../config.js';
+import { createApp } from '../http/app.js';
+import { closeServer, startServer, type RunningServer } from '../http/server.js';
+import type { Metrics } from '../observability/metrics.js';
+import { HashRing } from '../ring/hash-ring.js';
+import { PeerTransport } from '../transport/peer-transport.js';
+import { createCacheMetrics } from './cache-metrics.js';
+import { registerCacheRoutes } from './cache-routes.js';
+import { CacheShell } from './cache-shell.js';
+import { DEFAULT_LEASE_MS } from './coherence-config.js';
+import { EmbeddedStore } from './embedded-store.js';
+import { RedisStore, type BackingStore } from './store.js';
+
+/** How long SIGTERM waits for every copy and dirty line to be handed back. */
+export const CACHE_DRAIN_TIMEOUT_MS = 12_000;
+/** Bytes queued for one peer before messages to it are dropped (the core resends). */
+export const CACHE_SEND_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+/** Largest peer frame: one value (≤ body limit) plus its envelope, with room to spare. */
+export const CACHE_FRAME_BYTES_MAX = 80 * 1024 * 1024;
+
+export interface RunningCacheNode {
+  readonly shell: CacheShell;
+  readonly server: RunningServer;
+  readonly incarnation: number;
+  stop(): Promise<void>;
+}
+
+export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: Metrics):
+  Promise<RunningCacheNode> {
+  const memberIds = cfg.peers.length > 0 ? cfg.peers.map((p) => p.id) : [cfg.nodeId];
+  const ring = new HashRing(memberIds);
+  if (!ring.hasNode(cfg.nodeId)) ring.addNode(cfg.nodeId);
+  const { incarnation, firstStart } = nextIncarnation(cfg.dataDir);
+  const transport = new PeerTransport({
+    nodeId: cfg.nodeId, listen: { host: cfg.peerHost, port: cfg.peerPort },
+    peers: new Map(cfg.peers.filter((p) => p.id !== cfg.nodeId)
+      .map((p) => [p.id, { host: p.host, port: p.peerPort }] as const)),
+    clusterToken: cfg.clusterToken, sendQueueBytesMax: CACHE_SEND_QUEUE_BYTES_MAX,
+    frameBytesMax: CACHE_FRAME_BYTES_MAX, reconnectMsMin: 50, reconnectMsMax: 2000, logger,
+  });
+  let shell: CacheShell | null = null;
+  const cacheMetrics = createCacheMetrics(metrics.registry, () => {
+    if (shell === null) throw new Error('cache metrics scraped before start');
+    return shell.stats();
+  });
+  const store = await openStore(cfg, logger, cacheMetrics.storeLatency);
+  const live: CacheShell = new CacheShell({
+    core: {
+      self: cfg.nodeId, incarnation,
+      homeOf: (key) => ring.ownerOf(key) ?? cfg.nodeId,
+      // The core wants its lease to outlast a flush period.
+      leaseMs: Math.max(DEFAULT_LEASE_MS, 2 * cfg.flushIntervalMs),
+      flushIntervalMs: cfg.flushIntervalMs, requestTimeoutMs: cfg.requestTimeoutMs,
+      writePolicy: cfg.writePolicy, capacityBytes: cfg.capacityBytes,
+      valueBytesMax: Math.min(cfg.bodyBytesMax, Math.floor(cfg.capacityBytes / 2)),
+      ...(firstStart ? { startupGraceMs: 0 } : {}),
+    },
+    store, metrics: cacheMetrics, logger,
+    sender: { send: (to, msg) => { transport.send(to, msg, 'control'); } },
+    replyGraceMs: 1000,
+  });
+  shell = live;
+  transport.onMessage((from, payload) => live.onPeerMessage(from, payload));
+  await transport.start();
+  live.start();
+  let draining = false;
+  const { app } = createApp({
+    service: 'cache', nodeId: cfg.nodeId, logger, metrics, bodyBytesMax: cfg.bodyBytesMax,
+    health: () => healthOf(live, transport, cfg, incarnation),
+    ready: () => {
+      if (draining) return { ok: false, reason: 'shutting down' };
+      if (!store.healthy()) return { ok: false, reason: 'the backing store is not reachable' };
+      return ring.size > 0 ? { ok: true } : { ok: false, reason: 'no cache peers known' };
+    },
+    routes: (router) => registerCacheRoutes(router, { shell: live,
+      flushTimeoutMs: cfg.requestTimeoutMs }),
+  });
+  const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort });
+  logger.info({ http: server.url, peer: `${cfg.peerHost}:${cfg.peerPort}`, incarnation,
+    store: cfg.redisUrl === null ? 'embedded' : 'redis', writePolicy: cfg.writePolicy },
+  'cache node started');
+  return {
+    shell: live, server, incarnation,
+    stop: async () => {
+      draining = true;
+      await closeServer(server.server);
+      const drained = await live.drain(CACHE_DRAIN_TIMEOUT_MS);
+      logger.info({ drained, stats: live.stats() }, drained ? 'cache drained'
+        : 'cache drain timed out: some copies or dirty lines were not handed back');
+      live.stop();
+      await transport.close();
+      await store.close();
+    },
+  };
+}
+
+async function openStore(cfg: NodeConfig, logger: Logger,
+  latency: ReturnType<typeof createCacheMetrics>['storeLatency']): Promise<BackingStore> {
+  if (cfg.redisUrl === null) {
+    return EmbeddedStore.open({ dir: join(cfg.dataDir, 'cache-store'), fsync: !cfg.unsafeNoFsync,
+      latency, logger: logger.child({ component: 'embedded-store' }) });
+  }
+  const redis = new RedisStore(cfg.redisUrl, latency);
+  await redis.connect();
+  return redis;
+}
+
+function healthOf(shell: CacheShell, transport: PeerTransport, cfg: NodeConfig,
+  incarnation: number): Record<string, unknown> {
+  const s = shell.stats();
+  const peers: Record<string, boolean> = {};
+  for (const [id, p] of Object.entries(transport.stats())) peers[id] = p.connected;
+  return {
+    incarnation, store: cfg.redisUrl === null ? 'embedded' : 'redis',
+    writePolicy: cfg.writePolicy, peers,
+    cache: { entries: s.entries, bytes: s.bytes, capacityBytes: s.capacityBytes, hits: s.hits,
+      misses: s.misses, evictions: s.evictions, states: s.states, pendingOps: s.pendingOps,
+      pendingWritebacks: s.pendingWritebacks, directoryEntries: s.directoryEntries },
+  };
+}
+
+/** Reads, bumps and durably records this pod's incarnation (see the header). */
+export function nextIncarnation(dataDir: string): { incarnation: number; firstStart: boolean } {
+  mkdirSync(dataDir, { recursive: true });
+  const path = join(dataDir, 'cache-incarnation');
+  const firstStart = !existsSync(path);
+  const prior = firstStart ? 0 : Number(readFileSync(path, 'utf8').trim());
+  if (!Number.isSafeInteger(prior) || prior < 0) {
+    throw new Error(`${path} holds no incarnation number; remove it only if no copy of this ` +
+      'pod\'s earlier life can still be alive');
+  }
+  const incarnation = Math.max(prior + 1, Date.now());
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, `${incarnation}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dirFd = openSync(dataDir, 'r');
+  try { fsyncSync(dirFd); } finally { closeSync(dirFd); }
+  return { incarnation, firstStart };
+}

@@ -1,0 +1,73 @@
+// HTTP routes of the cache service (API.md, "Cache"). No forwarding: every node serves every
+// key itself through the coherence protocol, from its own line when it has a valid one
+// (`hit`) and otherwise by asking the key's home over the peer transport.
+import { z } from 'zod';
+import { DsyncError } from '../errors.js';
+import type { AppContext, AppRouter } from '../http/app.js';
+import { objectBody } from '../http/app.js';
+import { parseName, parseWith } from '../http/validate.js';
+import type { CacheShell } from './cache-shell.js';
+import type { OpResult } from './coherence-messages.js';
+
+export interface CacheRouteDeps {
+  readonly shell: CacheShell;
+  /** POST /v1/cache/flush waits this long for the homes to confirm the write-backs. */
+  readonly flushTimeoutMs: number;
+}
+
+// `value` may be any JSON, null included, but must be there: z.unknown() accepts a missing
+// key, so presence is checked by hand.
+const putSchema = z.object({ value: z.unknown() }).check((ctx) => {
+  if (!Object.hasOwn(ctx.value, 'value')) {
+    ctx.issues.push({ code: 'custom', message: 'value is required (any JSON)', path: ['value'],
+      input: ctx.value });
+  }
+});
+
+type Success<T extends OpResult['type']> = Extract<OpResult, { type: T }>;
+
+/** The result of the kind asked for, or the operation's error thrown as is. */
+function expect<T extends OpResult['type']>(r: OpResult, type: T): Success<T> {
+  if (r.type === 'error') throw r.error;
+  if (r.type !== type) {
+    throw new DsyncError('INTERNAL', `the cache answered ${r.type} to a ${type}`);
+  }
+  return r as Success<T>;
+}
+
+const keyOf = (ctx: AppContext): string => parseName(ctx.params.key, 'key');
+
+export function registerCacheRoutes(router: AppRouter, d: CacheRouteDeps): void {
+  router.get('/v1/cache', (ctx) => {
+    const s = d.shell.stats();
+    ctx.body = { entries: s.entries, bytes: s.bytes, capacityBytes: s.capacityBytes,
+      hits: s.hits, misses: s.misses, evictions: s.evictions, states: s.states };
+  });
+  router.post('/v1/cache/flush', async (ctx) => {
+    ctx.body = { flushed: await d.shell.flush(d.flushTimeoutMs) };
+  });
+  router.get('/v1/cache/:key/state', (ctx) => {
+    const key = keyOf(ctx);
+    ctx.body = { key, state: d.shell.lineState(key), home: d.shell.homeOf(key) };
+  });
+  router.get('/v1/cache/:key', async (ctx) => {
+    const key = keyOf(ctx);
+    const r = expect(await d.shell.read(key), 'read');
+    if (r.value === null) {
+      throw new DsyncError('NOT_FOUND', `no value for key ${JSON.stringify(key)}; PUT one first`);
+    }
+    ctx.body = { key, value: JSON.parse(r.value) as unknown, state: r.state, hit: r.hit,
+      version: r.version };
+  });
+  router.put('/v1/cache/:key', async (ctx) => {
+    const key = keyOf(ctx);
+    const body = parseWith(putSchema, objectBody(ctx));
+    const r = expect(await d.shell.write(key, JSON.stringify(body.value)), 'write');
+    ctx.body = { key, state: r.state, version: r.version };
+  });
+  router.delete('/v1/cache/:key', async (ctx) => {
+    const key = keyOf(ctx);
+    const r = expect(await d.shell.delete(key), 'delete');
+    ctx.body = { deleted: r.deleted };
+  });
+}

@@ -1,0 +1,297 @@
+// The IO shell around the coherence core: it owns the clock (a tick timer on a monotonic
+// clock), delivers peer messages, and carries out every effect the core hands back: sends
+// over the peer transport, replies that settle waiting HTTP requests, and loads and writes
+// against the backing store whose answers it feeds back. Store writes of one key go out one
+// at a time in the order the core emitted them (a later version simply replaces a queued
+// one); failed store calls are retried with backoff for as long as the node runs, because
+// the core waits for every answer.
+import type { Logger } from 'pino';
+import { assert } from '../assert.js';
+import { UnavailableError } from '../errors.js';
+import type { CacheMetrics } from './cache-metrics.js';
+import { countMessage } from './cache-metrics.js';
+import { isCoherenceMsg } from './cache-wire.js';
+import { CoherenceNode, type CacheStats } from './coherence.js';
+import type { CoherenceOptions } from './coherence-config.js';
+import type {
+  CacheValue, CoherenceEffect, CoherenceMsg, LineState, NodeId, OpResult,
+} from './coherence-messages.js';
+import type { BackingStore } from './store.js';
+
+/** The core's clock advances this often (lease checks, retries, periodic flush). */
+export const CACHE_TICK_MS = 20;
+/** Backoff bounds of a failing store call. */
+export const STORE_RETRY_MS_MIN = 25;
+export const STORE_RETRY_MS_MAX = 1000;
+/** Remote coherence requests timed at once, at most (a latency sample is skipped beyond). */
+export const TIMED_REQUESTS_MAX = 10_000;
+/** Unanswered timed requests are forgotten this often (in ticks). */
+const SWEEP_EVERY_TICKS = 50;
+
+export interface MessageSender {
+  send(to: NodeId, msg: CoherenceMsg): void;
+}
+
+export interface CacheShellOptions {
+  readonly core: Omit<CoherenceOptions, 'nowMs'>;
+  readonly store: BackingStore;
+  readonly sender: MessageSender;
+  readonly metrics: CacheMetrics;
+  readonly logger: Logger;
+  /** A request the core has not answered this long after its own deadline fails anyway, so
+   * an HTTP caller can never hang on a bug. */
+  readonly replyGraceMs: number;
+}
+
+type OpKind = 'read' | 'write' | 'delete';
+
+interface Waiter {
+  readonly op: OpKind;
+  readonly resolve: (r: OpResult) => void;
+  readonly timer: NodeJS.Timeout;
+  readonly endTimer: (labels: { result: string }) => void;
+}
+
+interface WriteSlot {
+  next: { value: CacheValue; version: number } | null;
+  attempt: number;
+}
+
+const monotonicMs = (): number => Math.floor(performance.now());
+
+export class CacheShell {
+  readonly core: CoherenceNode;
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly loading = new Set<string>();
+  private readonly writing = new Map<string, WriteSlot>();
+  /** key → the remote getS/getM in flight for it, for the latency histogram. */
+  private readonly timedRequests = new Map<string, { txn: number; type: string; atMs: number }>();
+  private reqCounter = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(private readonly o: CacheShellOptions) {
+    this.core = new CoherenceNode({ ...o.core, nowMs: monotonicMs() });
+    this.log = o.logger;
+  }
+
+  start(): void {
+    assert(this.timer === null && !this.closed, 'the shell starts once');
+    let ticks = 0;
+    this.timer = setInterval(() => {
+      this.core.tick(monotonicMs());
+      this.carryOut();
+      if (++ticks % SWEEP_EVERY_TICKS === 0) this.sweepTimedRequests();
+    }, CACHE_TICK_MS);
+  }
+
+  /** Stops the clock; later store answers and messages are ignored. */
+  stop(): void {
+    this.closed = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const [reqId, w] of this.waiters) {
+      clearTimeout(w.timer);
+      w.resolve({ type: 'error', key: '', error: new UnavailableError(
+        'the cache node is shutting down; retry on another node') });
+      this.waiters.delete(reqId);
+    }
+  }
+
+  /** A payload from the peer transport. */
+  onPeerMessage(from: NodeId, payload: unknown): void {
+    if (this.closed) return;
+    if (!isCoherenceMsg(payload)) {
+      this.o.metrics.peerMessagesDropped.inc();
+      return;
+    }
+    countMessage(this.o.metrics, 'received', payload.type);
+    if (payload.type === 'data' || payload.type === 'nack') this.noteAnswer(payload);
+    this.core.receive(from, payload);
+    this.carryOut();
+  }
+
+  read(key: string): Promise<OpResult> {
+    return this.op('read', key, (id) => this.core.read(id, key));
+  }
+
+  /** `json` is the JSON text of the user's value. */
+  write(key: string, json: string): Promise<OpResult> {
+    return this.op('write', key, (id) => this.core.write(id, key, json));
+  }
+
+  delete(key: string): Promise<OpResult> {
+    return this.op('delete', key, (id) => this.core.delete(id, key));
+  }
+
+  lineState(key: string): LineState { return this.core.lineState(key); }
+  homeOf(key: string): NodeId { return this.core.homeOf(key); }
+  stats(): CacheStats { return this.core.stats(); }
+
+  /** Starts writing every dirty line back; resolves with how many once the store has all
+   * of them (pendingWritebacks() reached 0), or rejects UNAVAILABLE at the deadline. */
+  async flush(timeoutMs: number): Promise<number> {
+    const n = this.core.flush();
+    this.carryOut();
+    await this.until(() => this.core.pendingWritebacks() === 0, timeoutMs,
+      'the flushed lines were not all acknowledged by their homes in time; flush again');
+    return n;
+  }
+
+  /** Graceful shutdown: hand every copy and dirty line back, wait until nothing is left that
+   * only this node holds (or the deadline), keep serving peers meanwhile. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.core.beginDrain();
+    this.carryOut();
+    try {
+      await this.until(() => this.core.drained(), timeoutMs, 'drain did not finish');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async until(cond: () => boolean, timeoutMs: number, why: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (Date.now() >= deadline || this.closed) throw new UnavailableError(why);
+      await new Promise((r) => setTimeout(r, CACHE_TICK_MS));
+    }
+  }
+
+  private op(op: OpKind, key: string, start: (reqId: string) => void): Promise<OpResult> {
+    if (this.closed) {
+      return Promise.resolve({ type: 'error', key, error: new UnavailableError(
+        'the cache node is shutting down; retry on another node') });
+    }
+    const reqId = `r${++this.reqCounter}`;
+    const endTimer = this.o.metrics.opLatency.startTimer({ op });
+    const result = new Promise<OpResult>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(reqId);
+        this.log.error({ reqId, key, op }, 'the coherence core never answered a request');
+        resolve({ type: 'error', key, error: new UnavailableError(
+          'the cache did not answer in time; retry') });
+      }, this.core.cfg.requestTimeoutMs + this.o.replyGraceMs);
+      this.waiters.set(reqId, { op, resolve, timer, endTimer });
+    });
+    start(reqId);
+    this.carryOut();
+    return result;
+  }
+
+  /** Carries out everything the core asked for since the last call. */
+  private carryOut(): void {
+    for (const e of this.core.drain()) this.effect(e);
+  }
+
+  private effect(e: CoherenceEffect): void {
+    switch (e.type) {
+      case 'send':
+        countMessage(this.o.metrics, 'sent', e.msg.type);
+        if (e.msg.type === 'getS' || e.msg.type === 'getM') this.noteRequest(e.msg);
+        this.o.sender.send(e.to, e.msg);
+        return;
+      case 'reply': {
+        const w = this.waiters.get(e.reqId);
+        if (w === undefined) return; // timed out in the shell already
+        this.waiters.delete(e.reqId);
+        clearTimeout(w.timer);
+        const r = e.result;
+        w.endTimer({ result: r.type === 'error' ? 'error'
+          : r.type === 'read' && r.hit ? 'hit' : r.type === 'read' ? 'miss' : 'ok' });
+        w.resolve(r);
+        return;
+      }
+      case 'storeLoad':
+        this.load(e.key, 0);
+        return;
+      case 'storeWrite':
+        this.queueWrite(e.key, e.value, e.version);
+        return;
+    }
+  }
+
+  private load(key: string, attempt: number): void {
+    if (attempt === 0 && this.loading.has(key)) return;
+    this.loading.add(key);
+    this.o.store.load(key).then((rec) => {
+      this.loading.delete(key);
+      if (this.closed) return;
+      this.core.storeLoaded(key, rec?.value ?? null, rec?.version ?? 0);
+      this.carryOut();
+    }, (err: unknown) => {
+      if (this.closed) return;
+      this.log.warn({ err, key, attempt }, 'backing store load failed; retrying');
+      setTimeout(() => this.load(key, attempt + 1), backoffMs(attempt));
+    });
+  }
+
+  private queueWrite(key: string, value: CacheValue, version: number): void {
+    const slot = this.writing.get(key);
+    if (slot !== undefined) {
+      assert(slot.next === null || slot.next.version < version, 'store writes move forward');
+      slot.next = { value, version };
+      return;
+    }
+    this.writing.set(key, { next: null, attempt: 0 });
+    this.storeWrite(key, value, version);
+  }
+
+  private storeWrite(key: string, value: CacheValue, version: number): void {
+    this.o.store.write(key, value, version).then((wrote) => {
+      this.o.metrics.storeWrites.inc({ outcome: wrote ? 'written' : 'superseded' });
+      const slot = this.writing.get(key);
+      assert(slot !== undefined, 'a write in flight has its slot');
+      if (this.closed) return;
+      // "Superseded" means the store holds this version or a newer one: durable either way.
+      this.core.storeWritten(key, version);
+      this.carryOut();
+      const next = slot.next;
+      slot.next = null;
+      slot.attempt = 0;
+      if (next === null) this.writing.delete(key);
+      else this.storeWrite(key, next.value, next.version);
+    }, (err: unknown) => {
+      this.o.metrics.storeWrites.inc({ outcome: 'failed' });
+      const slot = this.writing.get(key);
+      assert(slot !== undefined, 'a write in flight has its slot');
+      if (this.closed) return;
+      this.log.warn({ err, key, version, attempt: slot.attempt },
+        'backing store write failed; retrying');
+      // Retry with the newest version queued: it carries everything the older one did.
+      const retry = slot.next ?? { value, version };
+      slot.next = null;
+      setTimeout(() => this.storeWrite(key, retry.value, retry.version),
+        backoffMs(slot.attempt++));
+    });
+  }
+
+  private noteRequest(msg: Extract<CoherenceMsg, { type: 'getS' | 'getM' }>): void {
+    const prior = this.timedRequests.get(msg.key);
+    if (prior !== undefined && prior.txn === msg.txn) return; // a resend: keep the first send
+    if (prior === undefined && this.timedRequests.size >= TIMED_REQUESTS_MAX) return;
+    this.timedRequests.set(msg.key, { txn: msg.txn, type: msg.type, atMs: performance.now() });
+  }
+
+  /** Requests the core gave up on never get an answer: forget them after its deadline. */
+  private sweepTimedRequests(): void {
+    const oldestMs = performance.now() - this.core.cfg.requestTimeoutMs;
+    for (const [key, t] of this.timedRequests) {
+      if (t.atMs < oldestMs) this.timedRequests.delete(key);
+    }
+  }
+
+  private noteAnswer(msg: Extract<CoherenceMsg, { type: 'data' | 'nack' }>): void {
+    const t = this.timedRequests.get(msg.key);
+    if (t === undefined || t.txn !== msg.txn) return;
+    this.timedRequests.delete(msg.key);
+    this.o.metrics.coherenceLatency.observe({ type: t.type },
+      (performance.now() - t.atMs) / 1000);
+  }
+}
+
+function backoffMs(attempt: number): number {
+  return Math.min(STORE_RETRY_MS_MAX, STORE_RETRY_MS_MIN * 2 ** Math.min(attempt, 10));
+}

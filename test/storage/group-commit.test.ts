@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RaftStorage } from '../../src/storage/raft-storage.js';
-import { entry, freshDir, hs, plain, entries, removeDir } from './helpers.js';
+import { entries, entry, freshDir, hs, plain, removeDir, snapshot } from './helpers.js';
 
 let dir: string;
 beforeEach(async () => { dir = await freshDir(); });
@@ -68,6 +68,25 @@ describe('group commit', () => {
     expect(recovered.hardState).toEqual(hs(1, 'a', N - 1));
     await again.close();
   });
+
+  it('a queued save carrying a snapshot leads its own group, before the saves behind it',
+    async () => {
+      const { storage } = await RaftStorage.open({ dir });
+      await Promise.all([
+        storage.save({ hardState: null, entries: entries(1, 3, 1), snapshot: null }),
+        storage.save({ hardState: null, entries: entries(4, 5, 1), snapshot: null }),
+        storage.save({ hardState: hs(2, null, 10), entries: [entry(11, 2)],
+          snapshot: snapshot(10, 2) }),
+        storage.save({ hardState: null, entries: [entry(12, 2)], snapshot: null }),
+      ]);
+      // [1..3] alone, [4..5] alone (the snapshot save stops the merge), [snapshot, 12].
+      expect(storage.stats().groupCommits).toBe(3);
+      await storage.close();
+      const { storage: again, recovered } = await RaftStorage.open({ dir });
+      expect(recovered.snapshot?.meta.index).toBe(10);
+      expect(plain(recovered.entries)).toEqual(plain([entry(11, 2), entry(12, 2)]));
+      await again.close();
+    });
 
   it('no save resolves before the fsync that follows the write of its data', async () => {
     const events: string[] = [];

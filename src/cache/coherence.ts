@@ -483,19 +483,26 @@ export class CoherenceNode {
       this.send(from, { type: t.kind, key: msg.key, txn: t.txn });
       return;
     }
-    // A renewal may race with this pod's own write-back: the newest version wins.
+    // The grant may overtake this pod's own write-back (a renewal, or a miss right after an
+    // eviction): then the home's copy is older than this pod's, and the newest version wins.
+    // Only the owner writes, so a newer local version means the grant is to the same owner.
     const old = this.lines.peek(msg.key);
-    const keep = old !== undefined && old.home === from && old.homeInc === msg.fromInc &&
-      old.version > msg.version;
-    assert(!keep || !old.dirty || msg.grant !== 'S', 'a dirty line is never granted S');
-    if (old !== undefined && old.dirty && !keep) this.dirtyKeys.delete(msg.key);
-    // A renewal returns the grant the home recorded (E), but this pod may have written since.
-    const state = keep && msg.grant === 'E' && old.state === 'M' ? 'M' : msg.grant;
+    const oldLine = old !== undefined && old.home === from && old.homeInc === msg.fromInc
+      ? old : undefined;
+    const wb = this.writebacks.get(msg.key);
+    const oldWb = wb !== undefined && wb.home === from && wb.homeInc === msg.fromInc
+      ? wb : undefined;
+    let newest: LineData = msg;
+    if (oldWb !== undefined && oldWb.version > newest.version) newest = oldWb;
+    if (oldLine !== undefined && oldLine.version > newest.version) newest = oldLine;
+    const ownData = newest !== msg;
+    assert(!ownData || msg.grant !== 'S', 'a home never grants S below the owner\'s version');
+    const dirty = oldLine !== undefined && newest === oldLine && oldLine.dirty;
+    if (old !== undefined && old.dirty && !dirty) this.dirtyKeys.delete(msg.key);
     const line: Line = {
-      state, value: keep ? old.value : msg.value,
-      version: keep ? old.version : msg.version, dirty: keep && old.dirty, seq: msg.seq,
-      home: from,
-      homeInc: msg.fromInc,
+      // The home records E for an owner that may since have written: it is M then.
+      state: ownData ? 'M' : msg.grant, value: newest.value, version: newest.version, dirty,
+      seq: msg.seq, home: from, homeInc: msg.fromInc,
       leaseUntilMs: t.firstSentMs + msg.leaseMs - this.cfg.driftMarginMs,
     };
     this.lines.set(msg.key, line, this.lineBytes(msg.key, line.value));

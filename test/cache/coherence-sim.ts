@@ -42,7 +42,7 @@ export function paramsFromSeed(seed: number): WorldParams {
     duplicateRate: r.next() < 0.5 ? 0 : r.next() * 0.05,
     delayMaxMs: r.int(1, 60),
     writePolicy: r.next() < 0.5 ? 'write-through' : 'write-back',
-    capacityBytes: r.next() < 0.4 ? r.int(300, 700) : 64 * 1024,
+    capacityBytes: r.next() < 0.4 ? r.int(150, 400) : 64 * 1024,
     restartsPerSecond: r.next() < 0.3 ? 0 : r.next() * 0.6,
     partitionsPerSecond: r.next() < 0.3 ? 0 : r.next() * 1.0,
     clientsPerPod: r.int(1, 3),

@@ -1,13 +1,41 @@
 import { defineConfig } from 'vitest/config';
 
+// Files that start clusters of real processes: they run one at a time, after the unit,
+// property and simulation files, so that a 2-core machine is not asked to run several
+// clusters at once (their timeouts would then measure the machine, not dsync).
+const PROCESS_TESTS = [
+  'test/cluster/**/*.test.ts',
+  'test/lock/lock-{api,sdk,cli,faults}.test.ts',
+  'test/cache/cache-*.test.ts',
+  'test/queue/queue-*.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Two cores: real-process tests spawn clusters of their own, so run few files at once.
-    maxWorkers: 2,
     reporters: ['default', './test/support/summary-reporter.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: PROCESS_TESTS,
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'process',
+          include: PROCESS_TESTS,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

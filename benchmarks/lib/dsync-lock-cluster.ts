@@ -1,0 +1,170 @@
+// A 3-node dsync lock cluster for benchmarks (real `dsync serve` processes on loopback, fsync
+// on), and a lean HTTP client for its lock routes. The launcher is the integration tests'
+// (test/support/cluster.ts), so the benchmark measures exactly what the tests start; this file
+// adds what a benchmark needs on top: cleanup on Ctrl-C, quiet logs, finding the leader and a
+// follower, and an optional CPU profile of every node.
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { Pool } from 'undici';
+import { assert } from '../../src/assert.js';
+import { BIN, Cluster, ROOT } from '../../test/support/cluster.js';
+import type { ClusterNode } from '../../test/support/cluster.js';
+import { onCleanup } from './proc.js';
+
+/** Nodes in the lock group: the smallest cluster that tolerates a failure, like etcd's. */
+export const DSYNC_LOCK_NODES = 3;
+/** How long the cluster gets to elect a leader that every node agrees on. */
+export const LEADER_TIMEOUT_MS = 30_000;
+/** How long every node gets to answer /health after its start (a busy machine is slow). */
+export const START_TIMEOUT_MS = 60_000;
+/** Bytes of a node's log shown when it fails to start. */
+const LOG_TAIL_BYTES = 2000;
+/** Most connections one client Pool opens to one node. */
+export const POOL_CONNECTIONS_MAX = 1024;
+/** Time an answer may take beyond the request's own waitMs before the call fails. */
+export const REQUEST_GRACE_MS = 15_000;
+
+export interface DsyncLockClusterOptions {
+  /** Write a V8 CPU profile of every node into this directory (nodes then stop gracefully,
+   * since a profile is written only on a normal exit). */
+  cpuProfDir?: string;
+}
+
+export interface DsyncLockCluster {
+  readonly nodes: readonly ClusterNode[];
+  /** The node every running node agrees leads (waits up to LEADER_TIMEOUT_MS). */
+  leader(): Promise<ClusterNode>;
+  /** Some node that is not the leader. */
+  follower(): Promise<ClusterNode>;
+  /** Stops every node by pid and deletes the data dirs. */
+  stop(): Promise<void>;
+}
+
+/** Starts DSYNC_LOCK_NODES `dsync serve --service lock` nodes from the compiled dist/. */
+export async function startDsyncLockCluster(
+  opts: DsyncLockClusterOptions = {},
+): Promise<DsyncLockCluster> {
+  if (!existsSync(`${ROOT}/dist/src/cli/main.js`)) {
+    throw new Error(`dsync is not built: run \`npm run build\` in ${ROOT} first (${BIN} needs dist/)`);
+  }
+  const env: NodeJS.ProcessEnv = {};
+  if (opts.cpuProfDir !== undefined) {
+    mkdirSync(opts.cpuProfDir, { recursive: true });
+    env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${opts.cpuProfDir}`;
+  }
+  // `--log-level warn` comes after the launcher's `info` and wins: a log line per request
+  // would be part of what we measure. startNodes 0: we start them ourselves, after the
+  // cleanup is registered, so that a start that times out leaves no server behind.
+  const cluster = await Cluster.start({
+    service: 'lock', size: DSYNC_LOCK_NODES, extraArgs: ['--log-level', 'warn'], env,
+    startNodes: 0,
+  });
+  // Ctrl-C or a crash of this script must not leave servers behind (the launcher's own
+  // stop() is async and would not run from a signal handler).
+  const drop = onCleanup(() => {
+    for (const node of cluster.nodes) {
+      const pid = node.pid;
+      if (node.running && pid !== undefined) process.kill(pid, 'SIGKILL');
+    }
+    rmSync(cluster.dir, { recursive: true, force: true });
+  });
+  try {
+    for (const node of cluster.nodes) node.start();
+    await Promise.all(cluster.nodes.map((n) => n.waitHealthy(START_TIMEOUT_MS)));
+  } catch (err) {
+    const tails = cluster.nodes.map((n) => `${n.id}: ${logTail(n.logFile)}`).join('\n');
+    await cluster.stop();
+    drop();
+    throw new Error(`dsync lock nodes did not start: ${String(err)}\n${tails}`, { cause: err });
+  }
+  const leader = (): Promise<ClusterNode> => cluster.leader(LEADER_TIMEOUT_MS);
+  return {
+    nodes: cluster.nodes,
+    leader,
+    follower: async () => {
+      const l = await leader();
+      const f = cluster.nodes.find((n) => n.id !== l.id && n.running);
+      assert(f !== undefined, 'a 3-node cluster with a leader has a running follower');
+      return f;
+    },
+    stop: async () => {
+      if (opts.cpuProfDir !== undefined) {
+        await Promise.all(cluster.nodes.map((n) => n.stop()));
+      }
+      await cluster.stop();
+      drop();
+    },
+  };
+}
+
+function logTail(file: string): string {
+  try {
+    const text = readFileSync(file, 'utf8');
+    return text.slice(-LOG_TAIL_BYTES);
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** A granted lock as the acquire route answers it. */
+export interface DsyncGrant {
+  name: string;
+  owner: string;
+  token: number;
+  expiresAt: number;
+}
+
+/** An error answer of a dsync node: `code` is the envelope's stable code. */
+export class DsyncHttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(`${status} ${code}: ${message}`);
+    this.name = 'DsyncHttpError';
+  }
+}
+
+/**
+ * The lock routes over one keep-alive undici Pool to one node. Deliberately not the SDK:
+ * the benchmark measures the server, so the client does the least work a client can (no
+ * retries, no leader discovery; the caller picks the node).
+ */
+export class DsyncLockHttp {
+  private readonly pool: Pool;
+
+  constructor(readonly url: string, connections: number) {
+    assert(Number.isSafeInteger(connections) && connections >= 1 &&
+      connections <= POOL_CONNECTIONS_MAX,
+    `connections must be an integer in [1, ${POOL_CONNECTIONS_MAX}], got ${connections}`);
+    // pipelining 1: one request per connection at a time, as a browser or the SDK does;
+    // a blocking acquire must not hold up a release queued behind it on the same socket.
+    this.pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+  }
+
+  async acquire(name: string, body: { owner: string; ttlMs: number; waitMs: number }):
+    Promise<DsyncGrant> {
+    return await this.post(`/v1/locks/${encodeURIComponent(name)}/acquire`, body,
+      body.waitMs + REQUEST_GRACE_MS) as DsyncGrant;
+  }
+
+  async release(name: string, owner: string, token: number): Promise<void> {
+    const r = await this.post(`/v1/locks/${encodeURIComponent(name)}/release`, { owner, token },
+      REQUEST_GRACE_MS) as { released?: unknown };
+    if (r.released !== true) throw new Error(`release of ${name} answered ${JSON.stringify(r)}`);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private async post(path: string, body: object, timeoutMs: number): Promise<unknown> {
+    const res = await this.pool.request({
+      path, method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body), headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+    });
+    const parsed = await res.body.json() as { error?: { code?: unknown; message?: unknown } };
+    if (res.statusCode !== 200) {
+      const { code, message } = parsed.error ?? {};
+      throw new DsyncHttpError(res.statusCode, typeof code === 'string' ? code : 'UNKNOWN',
+        typeof message === 'string' ? message : JSON.stringify(parsed));
+    }
+    return parsed;
+  }
+}

@@ -132,6 +132,7 @@ export class RaftNode {
       this.vote = hs.vote;
       this.log.commitTo(Math.max(hs.commit, this.log.commit));
     }
+    assert(this.term >= this.log.lastTerm(), 'no persisted entry is from a future term');
     this.applyingTo = this.log.applied;
     this.config = this.baseConfig;
     this.configIndex = this.log.snapshotIndex();

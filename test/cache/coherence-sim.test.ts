@@ -4,7 +4,8 @@
 // history must be linearizable per key.
 //
 // Reproduce a failure:  SIM_SEED=<seed> npx vitest run test/cache/coherence-sim.test.ts
-// More seeds:           SIM_SEEDS=500 npx vitest run test/cache/coherence-sim.test.ts
+// More seeds:           SIM_SEEDS=500 SIM_SEED_BASE=5000 npx vitest run \
+//                         test/cache/coherence-sim.test.ts
 // Print the message trace of a failing seed with SIM_TRACE=1.
 
 import { writeFileSync } from 'node:fs';
@@ -74,7 +75,8 @@ function explain(seed: number, out: Outcome): string {
 describe('coherence simulation', () => {
   const single = process.env.SIM_SEED;
   const seeds = single !== undefined ? [Number(single)]
-    : Array.from({ length: Number(process.env.SIM_SEEDS ?? 120) }, (_, i) => 1000 + i);
+    : Array.from({ length: Number(process.env.SIM_SEEDS ?? 120) },
+      (_, i) => Number(process.env.SIM_SEED_BASE ?? 1000) + i);
   // Chunks keep each test within the per-test timeout when many seeds are asked for.
   const CHUNK_SEEDS = 20;
   for (let i = 0; i < seeds.length; i += CHUNK_SEEDS) {

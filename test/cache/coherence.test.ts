@@ -318,6 +318,33 @@ describe('CoherenceNode', () => {
     expect(c.node('a').inspectHome('k1')).toMatchObject({ owner: null });
   });
 
+  it('a grant that overtakes the owner\'s own write-back keeps the owner\'s newer data', () => {
+    const c = new Cluster({ capacityBytes: 300, entryOverheadBytes: 64, valueBytesMax: 100,
+      keyBytesMax: 16 });
+    const v = (s: string): string => JSON.stringify(s.repeat(60));
+    write(c, 'b', 'w1', v('1'), 'k1');
+    write(c, 'b', 'w2', v('2'), 'k2');
+    c.node('b').write('w3', 'k3', v('3')); // its grant evicts k1, whose putM we hold back
+    c.pump();
+    let held: Envelope | undefined;
+    while (held === undefined && c.net.length > 0) {
+      const m = c.net.shift()!;
+      c.node(m.to).receive(m.from, m.msg);
+      c.pump();
+      const i = c.net.findIndex((x) => x.msg.type === 'putM' && x.msg.key === 'k1');
+      if (i >= 0) held = c.net.splice(i, 1)[0];
+    }
+    expect(held).toBeDefined();
+    c.deliverAll();
+    expect(c.node('b').lineState('k1')).toBe('I');
+    c.node('b').read('r1', 'k1'); // overtakes the write-back: the home re-grants its memory
+    c.deliverAll();
+    expect(c.reply('r1')).toMatchObject({ value: v('1'), version: 1 });
+    c.node('a').receive(held!.from, held!.msg);
+    c.deliverAll();
+    expect(c.store.get('k1')).toEqual({ value: v('1'), version: 1 });
+  });
+
   it('bounds: oversized values, bad keys and too many waiting operations fail typed', () => {
     const c = new Cluster({ valueBytesMax: 10, opsPerKeyMax: 2 });
     c.node('b').write('w1', 'k', '"0123456789"');

@@ -115,6 +115,9 @@ export interface ClusterOptions {
   /** Start only the first N nodes now (the rest with node.start() later). Default: all. */
   readonly startNodes?: number;
   readonly env?: NodeJS.ProcessEnv;
+  /** How long each started node may take to answer /health (default 15 s; a loaded machine
+   * can take longer just to load the node's code). */
+  readonly startTimeoutMs?: number;
 }
 
 export class Cluster {
@@ -158,7 +161,13 @@ export class Cluster {
     }
     const first = c.nodes.slice(0, opts.startNodes ?? size);
     for (const n of first) n.start();
-    await Promise.all(first.map((n) => n.waitHealthy()));
+    try {
+      await Promise.all(first.map((n) => n.waitHealthy(opts.startTimeoutMs)));
+    } catch (err) {
+      // The caller gets no Cluster to stop: do not leave its nodes running.
+      await c.stop(true);
+      throw err;
+    }
     return c;
   }
 

@@ -7,7 +7,8 @@
 // drop copies granted by an earlier life. It is max(previous + 1, wall clock ms), persisted
 // (fsync) under dataDir before the node talks to anyone. A first start (no file) also tells
 // the core that no earlier life ever granted a copy, so it may grant at once; a restart waits
-// out the copies of its previous life (the core's startup grace).
+// out the copies of its previous life (the core's startup grace), unless that life drained
+// completely on SIGTERM and recorded so ("clean"): then no copy of it can be left anywhere.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync,
   writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +27,7 @@ import { EmbeddedStore } from './embedded-store.js';
 import { RedisStore, type BackingStore } from './store.js';
 
 /** How long SIGTERM waits for every copy and dirty line to be handed back. */
-export const CACHE_DRAIN_TIMEOUT_MS = 12_000;
+export const CACHE_DRAIN_TIMEOUT_MS = 8000;
 /** Bytes queued for one peer before messages to it are dropped (the core resends). */
 export const CACHE_SEND_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
 /** Largest peer frame: one value (≤ body limit) plus its envelope, with room to spare. */
@@ -44,7 +45,7 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
   const memberIds = cfg.peers.length > 0 ? cfg.peers.map((p) => p.id) : [cfg.nodeId];
   const ring = new HashRing(memberIds);
   if (!ring.hasNode(cfg.nodeId)) ring.addNode(cfg.nodeId);
-  const { incarnation, firstStart } = nextIncarnation(cfg.dataDir);
+  const { incarnation, noPriorCopies } = nextIncarnation(cfg.dataDir);
   const transport = new PeerTransport({
     nodeId: cfg.nodeId, listen: { host: cfg.peerHost, port: cfg.peerPort },
     peers: new Map(cfg.peers.filter((p) => p.id !== cfg.nodeId)
@@ -67,7 +68,7 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
       flushIntervalMs: cfg.flushIntervalMs, requestTimeoutMs: cfg.requestTimeoutMs,
       writePolicy: cfg.writePolicy, capacityBytes: cfg.capacityBytes,
       valueBytesMax: Math.min(cfg.bodyBytesMax, Math.floor(cfg.capacityBytes / 2)),
-      ...(firstStart ? { startupGraceMs: 0 } : {}),
+      ...(noPriorCopies ? { startupGraceMs: 0 } : {}),
     },
     store, metrics: cacheMetrics, logger,
     sender: { send: (to, msg) => { transport.send(to, msg, 'control'); } },
@@ -102,6 +103,7 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
       logger.info({ drained, stats: live.stats() }, drained ? 'cache drained'
         : 'cache drain timed out: some copies or dirty lines were not handed back');
       live.stop();
+      if (drained) recordIncarnation(cfg.dataDir, incarnation, true);
       await transport.close();
       await store.close();
     },
@@ -133,21 +135,31 @@ function healthOf(shell: CacheShell, transport: PeerTransport, cfg: NodeConfig,
   };
 }
 
+const INCARNATION_FILE = 'cache-incarnation';
+
 /** Reads, bumps and durably records this pod's incarnation (see the header). */
-export function nextIncarnation(dataDir: string): { incarnation: number; firstStart: boolean } {
+export function nextIncarnation(dataDir: string): { incarnation: number; noPriorCopies: boolean } {
   mkdirSync(dataDir, { recursive: true });
-  const path = join(dataDir, 'cache-incarnation');
+  const path = join(dataDir, INCARNATION_FILE);
   const firstStart = !existsSync(path);
-  const prior = firstStart ? 0 : Number(readFileSync(path, 'utf8').trim());
+  const [num, flag] = firstStart ? ['0', 'clean'] : readFileSync(path, 'utf8').trim().split(' ');
+  const prior = Number(num);
   if (!Number.isSafeInteger(prior) || prior < 0) {
     throw new Error(`${path} holds no incarnation number; remove it only if no copy of this ` +
       'pod\'s earlier life can still be alive');
   }
   const incarnation = Math.max(prior + 1, Date.now());
+  recordIncarnation(dataDir, incarnation, false);
+  return { incarnation, noPriorCopies: flag === 'clean' };
+}
+
+/** Writes `incarnation` (and whether it ended drained) with fsync, atomically by rename. */
+function recordIncarnation(dataDir: string, incarnation: number, clean: boolean): void {
+  const path = join(dataDir, INCARNATION_FILE);
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, `${incarnation}\n`);
+    writeSync(fd, `${incarnation}${clean ? ' clean' : ''}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -155,5 +167,4 @@ export function nextIncarnation(dataDir: string): { incarnation: number; firstSt
   renameSync(tmp, path);
   const dirFd = openSync(dataDir, 'r');
   try { fsyncSync(dirFd); } finally { closeSync(dirFd); }
-  return { incarnation, firstStart };
 }

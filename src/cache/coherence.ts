@@ -16,6 +16,13 @@
 // without being handed to the home and resent until the store has it; grants older than an
 // invalidation already seen are discarded; copies from an earlier incarnation of a home are
 // dropped (dirty data handed to the new one) and a new home grants nothing for one lease.
+//
+// Durability, honestly. Write-through loses no acknowledged write. Write-back keeps the newest
+// data of a key only in its owner until the next flush (flushIntervalMs), so a crash of the
+// owner loses what it had not flushed; a crashed (not drained) home loses the dirty data of
+// owners that cannot reach its next incarnation within startupGraceMs. A graceful shutdown
+// (beginDrain until drained) loses nothing. The home of a key must not change while copies
+// exist: the shell treats a ring change like a restart of the pods concerned (drain first).
 
 import { assert } from '../assert.js';
 import { DsyncError, UnavailableError, IndeterminateError, InvalidArgumentError } from
@@ -391,6 +398,10 @@ export class CoherenceNode {
 
   private startTxn(key: string, work: KeyWork, kind: 'getS' | 'getM'): void {
     assert(work.txn === null, 'one transaction per key at a time');
+    // After giving its line up, this pod asks again only once the home has its write-back:
+    // otherwise the request could overtake the data and be granted the older memory copy.
+    const wb = this.writebacks.get(key);
+    if (wb !== undefined && !this.lines.has(key)) return;
     const txn: Txn = { kind, txn: ++this.txnCounter, home: this.cfg.homeOf(key),
       firstSentMs: this.nowMs, lastSentMs: this.nowMs, maxInvSeq: 0 };
     work.txn = txn;
@@ -590,6 +601,8 @@ export class CoherenceNode {
     const wb = this.writebacks.get(msg.key);
     if (wb !== undefined && wb.home === from && wb.version <= msg.version) {
       this.writebacks.delete(msg.key);
+      const work = this.works.get(msg.key);
+      if (work !== undefined && work.txn === null) this.drainOps(msg.key, work);
     }
     const waits = this.durableWaits.get(msg.key);
     if (waits === undefined) return;

@@ -18,7 +18,7 @@ let cluster: Cluster;
 let leader: ClusterNode;
 
 beforeAll(async () => {
-  cluster = await Cluster.start({ service: 'lock' });
+  cluster = await Cluster.start({ service: 'lock', startTimeoutMs: 60_000 });
   leader = await cluster.leader();
 });
 afterAll(async () => { await cluster.stop(); });

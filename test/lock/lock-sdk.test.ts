@@ -16,7 +16,7 @@ let cluster: Cluster;
 let client: DsyncClient;
 
 beforeAll(async () => {
-  cluster = await Cluster.start({ service: 'lock' });
+  cluster = await Cluster.start({ service: 'lock', startTimeoutMs: 60_000 });
   await cluster.leader();
   client = new DsyncClient({ locks: cluster.nodes.map((n) => n.url) });
 });

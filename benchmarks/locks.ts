@@ -3,7 +3,8 @@
 // cycles/s and the acquire latency alone, with 1, 16 and 64 workers on distinct keys, 16
 // workers on one key, and 64 workers sent through a follower (which forwards to the leader).
 // Run (after `npm run build`): npx tsx benchmarks/locks.ts [--json] [--duration-ms N]
-// DSYNC_BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of every dsync node there.
+// DSYNC_BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of every dsync node, one per setting;
+// DSYNC_BENCH_SERVE_ARGS="--tick-ms 100" adds flags to every `dsync serve` (experiments).
 import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { assert } from '../src/assert.js';
@@ -12,13 +13,15 @@ import {
   lockSetting,
 } from './etcd-lock.js';
 import {
-  DsyncHttpError, DsyncLockHttp, startDsyncLockCluster,
+  DSYNC_LOCK_NODES, DsyncHttpError, DsyncLockHttp, startDsyncLockCluster,
 } from './lib/dsync-lock-cluster.js';
-import type { DsyncLockCluster } from './lib/dsync-lock-cluster.js';
+import type { DsyncLockCluster, DsyncLockClusterOptions } from './lib/dsync-lock-cluster.js';
 import {
   diffCounters, scrapeNodeCounters, summarizeSetting, sumCounters,
 } from './lib/dsync-node-stats.js';
 import type { NodeCounters } from './lib/dsync-node-stats.js';
+import { withCpu } from './lib/dsync-proc-cpu.js';
+import { startEtcdCluster } from './lib/etcd-cluster.js';
 import { runLoad } from './lib/load.js';
 import { makeRow, parseBenchArgs, printRows, ratiosTo } from './lib/stats.js';
 import type { Row } from './lib/stats.js';
@@ -47,8 +50,8 @@ export interface DsyncLockOptions {
   contendedWorkers?: number;
   /** Workers of the via-follower row (default 64; 0 skips the row). */
   viaFollowerWorkers?: number;
-  /** See DsyncLockClusterOptions.cpuProfDir. */
-  cpuProfDir?: string;
+  /** See DsyncLockClusterOptions. */
+  cluster?: DsyncLockClusterOptions;
 }
 
 /** The setting of the row that goes through a follower (no etcd row pairs with it). */
@@ -66,8 +69,7 @@ interface Setting {
 export async function benchDsyncLock(opts: DsyncLockOptions = {}): Promise<Row[]> {
   const settings = dsyncSettings(opts);
   const connections = Math.max(...settings.map((s) => s.workers));
-  const cluster = await startDsyncLockCluster(
-    opts.cpuProfDir === undefined ? {} : { cpuProfDir: opts.cpuProfDir });
+  const cluster = await startDsyncLockCluster(opts.cluster);
   // One Pool per node, each with a connection per worker, opened once: every setting then
   // runs on warm keep-alive connections, as etcd's side runs on its warm gRPC channel.
   const clients = new Map(cluster.nodes.map((n) => [n.id, new DsyncLockHttp(n.url, connections)]));
@@ -113,8 +115,11 @@ async function runDsyncSetting(
     ` (load average ${(loadavg()[0] ?? 0).toFixed(1)})\n`);
   const before = await scrapeAll(cluster);
   const retry = new RetryOn503();
+  const profiling = opts.cluster?.cpuProfDir !== undefined;
+  if (profiling) cluster.toggleCpuProfiles();
   let cycles = 0;
-  const result = await runLoad({
+  const pids = cluster.nodes.map((n) => n.pid).filter((pid) => pid !== undefined);
+  const { value: result, cores, cpuMsPerOp } = await withCpu(pids, () => runLoad({
     label: `dsync lock, ${setting}`,
     concurrency: s.workers,
     durationMs: opts.durationMs ?? DEFAULT_LOCK_DURATION_MS,
@@ -131,7 +136,11 @@ async function runDsyncSetting(
       cycles++;
       return Number(acquiredNs);
     },
-  });
+  }));
+  if (profiling) {
+    process.stderr.write(`locks: CPU profiles of "${setting}" (leader ${leader.id}): ` +
+      `${cluster.toggleCpuProfiles()}\n`);
+  }
   const after = await scrapeAll(cluster);
   const delta = (id: string): NodeCounters =>
     diffCounters(after.get(id) ?? sumCounters([]), before.get(id) ?? sumCounters([]));
@@ -140,7 +149,7 @@ async function runDsyncSetting(
   cycles);
   return makeRow('dsync', setting, result, {
     node: target.id, role: s.viaFollower ? 'follower' : 'leader', waitMs, latency: 'acquire',
-    retries: retry.retries, ...stats,
+    retries: retry.retries, serverCores: cores, serverCpuMsPerCycle: cpuMsPerOp, ...stats,
   });
 }
 
@@ -203,11 +212,36 @@ export function targetLines(rows: readonly Row[], etcdSystem: string): string[] 
   return lines;
 }
 
+/** etcd's rows, one setting at a time on one cluster, each with the members' CPU use. */
+async function benchEtcdWithCpu(durationMs: number): Promise<Row[]> {
+  const cluster = await startEtcdCluster();
+  const pids = cluster.members.map((m) => m.pid);
+  try {
+    const settings = [
+      ...DEFAULT_LOCK_WORKERS.map((w) => ({ workers: [w], contendedWorkers: 0 })),
+      { workers: [], contendedWorkers: DEFAULT_CONTENDED_WORKERS },
+    ];
+    const rows: Row[] = [];
+    for (const setting of settings) {
+      const { value: row, cores, cpuMsPerOp } = await withCpu(pids, async () => {
+        const [only] = await benchEtcdLock({ cluster, durationMs, ...setting });
+        assert(only !== undefined, 'one etcd row per setting');
+        return only;
+      });
+      row.extra = { ...row.extra, serverCores: cores, serverCpuMsPerCycle: cpuMsPerOp };
+      rows.push(row);
+    }
+    return rows;
+  } finally {
+    await cluster.stop();
+  }
+}
+
 /** Where a dsync row's time went, from the nodes' own metrics (see dsync-node-stats.ts). */
 function inside(row: Row): string {
   const x = row.extra ?? {};
   return `${x.cycles} cycles incl. warm-up; CPU ${x.targetCpuMsPerCycle} ms/cycle on ` +
-    `${x.node}, ${x.clusterCpuMsPerCycle} ms/cycle cluster-wide; leader ` +
+    `${x.node}, ${x.serverCpuMsPerCycle} ms/cycle on all 3 (${x.serverCores} cores); leader ` +
     `${x.leaderFsyncsPerCycle} fsyncs/cycle of ${x.leaderFsyncMeanMs} ms, commit ` +
     `${x.leaderCommitMeanMs} ms; server acquire ${x.serverAcquireMeanMs} ms, release ` +
     `${x.serverReleaseMeanMs} ms (means); ${x.retries} retries, ${x.leaderChanges} leader changes`;
@@ -216,12 +250,15 @@ function inside(row: Row): string {
 async function main(): Promise<void> {
   const args = parseBenchArgs();
   const durationMs = args.durationMs ?? DEFAULT_LOCK_DURATION_MS;
-  const cpuProfDir = process.env.DSYNC_BENCH_CPU_PROF_DIR;
-  process.stderr.write(`locks: dsync, ${3} lock nodes (fsync on)…\n`);
+  const cpuProfDir = process.env.DSYNC_BENCH_CPU_PROF_DIR ?? '';
+  const extraServeArgs = (process.env.DSYNC_BENCH_SERVE_ARGS ?? '').split(' ')
+    .filter((a) => a !== '');
+  process.stderr.write(`locks: dsync, ${DSYNC_LOCK_NODES} lock nodes (fsync on)` +
+    `${extraServeArgs.length > 0 ? `, serve ${extraServeArgs.join(' ')}` : ''}…\n`);
   const dsync = await benchDsyncLock({ durationMs,
-    ...(cpuProfDir === undefined || cpuProfDir === '' ? {} : { cpuProfDir }) });
+    cluster: { extraServeArgs, ...(cpuProfDir === '' ? {} : { cpuProfDir }) } });
   process.stderr.write(`locks: etcd, 3 members (fsync on)…\n`);
-  const etcd = await benchEtcdLock({ durationMs });
+  const etcd = await benchEtcdWithCpu(durationMs);
   const etcdSystem = etcd[0]?.system ?? '';
   const rows = [...dsync, ...etcd];
   printRows('Locks: acquire + release cycles, 3 members, fsync on (p50/p99 of acquire)', rows,
@@ -236,7 +273,8 @@ async function main(): Promise<void> {
     for (const row of dsync) process.stdout.write(`- dsync ${row.setting}: ${inside(row)}\n`);
     for (const row of etcd) {
       process.stdout.write(`- etcd ${row.setting}: ${row.extra?.attemptsPerAcquire} attempts ` +
-        'per acquire\n');
+        `per acquire; CPU ${row.extra?.serverCpuMsPerCycle} ms/cycle on all 3 ` +
+        `(${row.extra?.serverCores} cores)\n`);
     }
     for (const line of targetLines(rows, etcdSystem)) process.stdout.write(`- target: ${line}\n`);
   }

@@ -4,11 +4,14 @@
 // adds what a benchmark needs on top: cleanup on Ctrl-C, quiet logs, finding the leader and a
 // follower, and an optional CPU profile of every node.
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Pool } from 'undici';
 import { assert } from '../../src/assert.js';
 import { BIN, Cluster, ROOT } from '../../test/support/cluster.js';
 import type { ClusterNode } from '../../test/support/cluster.js';
 import { onCleanup } from './proc.js';
+
+const PROFILE_HOOK = join(import.meta.dirname, 'dsync-cpu-profile-hook.ts');
 
 /** Nodes in the lock group: the smallest cluster that tolerates a failure, like etcd's. */
 export const DSYNC_LOCK_NODES = 3;
@@ -24,9 +27,11 @@ export const POOL_CONNECTIONS_MAX = 1024;
 export const REQUEST_GRACE_MS = 15_000;
 
 export interface DsyncLockClusterOptions {
-  /** Write a V8 CPU profile of every node into this directory (nodes then stop gracefully,
-   * since a profile is written only on a normal exit). */
+  /** Load dsync-cpu-profile-hook.ts into every node, writing profiles into this directory
+   * (see DsyncLockCluster.toggleCpuProfiles). */
   cpuProfDir?: string;
+  /** More `dsync serve` flags for every node, for experiments (`--unsafe-no-fsync`, say). */
+  extraServeArgs?: readonly string[];
 }
 
 export interface DsyncLockCluster {
@@ -35,6 +40,9 @@ export interface DsyncLockCluster {
   leader(): Promise<ClusterNode>;
   /** Some node that is not the leader. */
   follower(): Promise<ClusterNode>;
+  /** With cpuProfDir: starts, or stops and writes, a CPU profile in every node. Returns
+   * what the files are called (`<pid>-<n>.cpuprofile`, node by node) when it stopped. */
+  toggleCpuProfiles(): string | null;
   /** Stops every node by pid and deletes the data dirs. */
   stop(): Promise<void>;
 }
@@ -49,13 +57,15 @@ export async function startDsyncLockCluster(
   const env: NodeJS.ProcessEnv = {};
   if (opts.cpuProfDir !== undefined) {
     mkdirSync(opts.cpuProfDir, { recursive: true });
-    env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${opts.cpuProfDir}`;
+    env.NODE_OPTIONS = `--import tsx --import ${PROFILE_HOOK}`;
+    env.DSYNC_CPU_PROF_DIR = opts.cpuProfDir;
   }
   // `--log-level warn` comes after the launcher's `info` and wins: a log line per request
   // would be part of what we measure. startNodes 0: we start them ourselves, after the
   // cleanup is registered, so that a start that times out leaves no server behind.
   const cluster = await Cluster.start({
-    service: 'lock', size: DSYNC_LOCK_NODES, extraArgs: ['--log-level', 'warn'], env,
+    service: 'lock', size: DSYNC_LOCK_NODES, env,
+    extraArgs: ['--log-level', 'warn', ...(opts.extraServeArgs ?? [])],
     startNodes: 0,
   });
   // Ctrl-C or a crash of this script must not leave servers behind (the launcher's own
@@ -77,6 +87,8 @@ export async function startDsyncLockCluster(
     throw new Error(`dsync lock nodes did not start: ${String(err)}\n${tails}`, { cause: err });
   }
   const leader = (): Promise<ClusterNode> => cluster.leader(LEADER_TIMEOUT_MS);
+  let profiling = false;
+  let profiles = 0;
   return {
     nodes: cluster.nodes,
     leader,
@@ -86,10 +98,15 @@ export async function startDsyncLockCluster(
       assert(f !== undefined, 'a 3-node cluster with a leader has a running follower');
       return f;
     },
+    toggleCpuProfiles: () => {
+      assert(opts.cpuProfDir !== undefined, 'toggleCpuProfiles needs cpuProfDir');
+      for (const n of cluster.nodes) if (n.running && n.pid !== undefined) process.kill(n.pid, 'SIGUSR2');
+      profiling = !profiling;
+      if (profiling) return null;
+      profiles++;
+      return cluster.nodes.map((n) => `${n.id}: ${n.pid}-${profiles}.cpuprofile`).join(', ');
+    },
     stop: async () => {
-      if (opts.cpuProfDir !== undefined) {
-        await Promise.all(cluster.nodes.map((n) => n.stop()));
-      }
       await cluster.stop();
       drop();
     },

@@ -81,8 +81,8 @@ const perOp = (total: number, ops: number, scale = 1): number =>
   ops > 0 ? Number(((total * scale) / ops).toFixed(2)) : 0;
 
 /**
- * Per-cycle figures of one setting for a row's `extra`: the target node's and the whole
- * cluster's CPU ms per cycle, the leader's fsyncs per cycle and mean fsync and commit ms,
+ * Per-cycle figures of one setting for a row's `extra`: the target node's CPU ms per cycle,
+ * the leader's fsyncs per cycle and mean fsync and commit ms,
  * and the target's mean server-side acquire and release ms.
  */
 export function summarizeSetting(
@@ -92,7 +92,6 @@ export function summarizeSetting(
   return {
     cycles,
     targetCpuMsPerCycle: perOp(target.cpuS, cycles, 1000),
-    clusterCpuMsPerCycle: perOp(all.cpuS, cycles, 1000),
     leaderFsyncsPerCycle: perOp(leader.fsyncs, cycles),
     leaderFsyncMeanMs: perOp(leader.fsyncS, leader.fsyncs, 1000),
     leaderCommitMeanMs: perOp(leader.commitS, leader.commits, 1000),

@@ -36,7 +36,7 @@ export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 /** Largest request body, 1 KiB..64 MiB. */
 export const DEFAULT_BODY_BYTES_MAX = MIB;
 /** Length of one Raft tick, 5..10000 ms. Election timeout = electionTicks × tickMs. */
-export const DEFAULT_TICK_MS = 50;
+export const DEFAULT_TICK_MS = 100;
 /** Ticks without a heartbeat before a follower campaigns, 3..1000 (randomized up to 2×). */
 export const DEFAULT_ELECTION_TICKS = 10;
 /** Ticks between leader heartbeats, 1..999, strictly less than electionTicks. */

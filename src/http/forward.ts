@@ -16,7 +16,7 @@ export const FORWARDED_HEADER = 'x-dsync-forwarded';
 /** Node id of the forwarding node, for logs on the receiving side. */
 export const FORWARDED_BY_HEADER = 'x-dsync-forwarded-by';
 /** Connections to one peer; requests beyond this queue inside the pool. */
-export const DEFAULT_FORWARD_CONNECTIONS_PER_PEER = 32;
+export const DEFAULT_FORWARD_CONNECTIONS_PER_PEER = 128;
 /** Largest response relayed; a bigger one is dropped rather than buffered without bound. */
 export const DEFAULT_FORWARD_RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
 /** Distinct peers with a pool; the least recently created is closed past it. */

@@ -5,8 +5,8 @@ import type { Message, NodeId } from '../raft/types.js';
 import type { Lane, PeerTransport } from '../transport/peer-transport.js';
 import { RaftGroup, type RaftGroupOptions } from './raft-group.js';
 
-/** Milliseconds per Raft tick (default 50 ms: elections after 10–20 ticks = 0.5–1 s). */
-export const DEFAULT_TICK_MS = 50;
+/** Milliseconds per Raft tick (default 100 ms: elections after 10–20 ticks = 1–2 s, as etcd). */
+export const DEFAULT_TICK_MS = 100;
 
 interface Frame {
   readonly g: number;

@@ -1,10 +1,14 @@
 // `dsync dev`: a complete local system on loopback. Starts every node as its own process
 // (`dsync serve`), writes DIR/cluster.json so tools can kill and restart any node, prints the
 // endpoints, and stops everything on Ctrl-C. It never restarts a node that dies.
+// With the cache it also starts the backing store: a redis-server (no persistence, its own
+// directory under DIR, a free port) when one is on PATH, else the cache nodes use their
+// embedded store. Redis is listed in cluster.json as a node of service "redis", started
+// before the cache nodes and stopped after them (their shutdown writes dirty lines to it).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { accessSync, constants, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { delimiter, join, resolve } from 'node:path';
 import Table from 'cli-table3';
 
 export interface DevOptions {
@@ -16,7 +20,7 @@ export interface DevOptions {
 }
 
 interface DevNode {
-  readonly service: 'lock' | 'queue' | 'cache';
+  readonly service: 'lock' | 'queue' | 'cache' | 'redis';
   readonly id: string;
   readonly httpPort: number;
   readonly peerPort: number;
@@ -31,6 +35,8 @@ const BASE_HTTP_PORT = { lock: 8000, queue: 8100, cache: 8200 } as const;
 const PEER_PORT_OFFSET = 1000;
 const NODES_PER_SERVICE = 3;
 const PLAIN = { head: [], border: [] };
+/** How long redis-server gets to answer PING. */
+const REDIS_START_TIMEOUT_MS = 10_000;
 
 async function portFree(port: number): Promise<boolean> {
   return new Promise((res) => {
@@ -40,7 +46,7 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-function plan(o: DevOptions, dir: string): DevNode[] {
+function plan(o: DevOptions, dir: string, cacheEnv: Record<string, string>): DevNode[] {
   const nodes: DevNode[] = [];
   for (const service of o.services) {
     const specs = Array.from({ length: NODES_PER_SERVICE }, (_, i) => ({
@@ -54,7 +60,8 @@ function plan(o: DevOptions, dir: string): DevNode[] {
         DSYNC_SERVICE: service, DSYNC_NODE_ID: s.id, DSYNC_HTTP_HOST: '127.0.0.1',
         DSYNC_HTTP_PORT: String(s.httpPort), DSYNC_PEER_HOST: '127.0.0.1',
         DSYNC_PEER_PORT: String(s.peerPort), DSYNC_PEERS: peers, DSYNC_DATA_DIR: dataDir,
-        DSYNC_CLUSTER_TOKEN: 'dsync-dev', ...(o.extraEnv ?? {}),
+        DSYNC_CLUSTER_TOKEN: 'dsync-dev', ...(service === 'cache' ? cacheEnv : {}),
+        ...(o.extraEnv ?? {}),
       };
       nodes.push({ service, ...s, dataDir, env, command: [process.execPath, o.binPath, 'serve'] });
     }
@@ -80,7 +87,8 @@ export async function runDev(o: DevOptions): Promise<void> {
   const out = o.out ?? process.stdout;
   const dir = resolve(o.dir);
   mkdirSync(join(dir, 'logs'), { recursive: true });
-  const nodes = plan(o, dir);
+  const redis = o.services.includes('cache') ? await planRedis(dir) : null;
+  const nodes = plan(o, dir, redis === null ? {} : { DSYNC_REDIS_URL: redisUrl(redis) });
   for (const n of nodes) {
     for (const port of [n.httpPort, n.peerPort]) {
       if (!(await portFree(port))) {
@@ -89,45 +97,126 @@ export async function runDev(o: DevOptions): Promise<void> {
       }
     }
   }
-  out.write(`dsync dev: starting ${nodes.length} nodes in ${dir}\n`);
-  for (const n of nodes) {
-    mkdirSync(n.dataDir, { recursive: true });
-    const log = createWriteStream(join(dir, 'logs', `${n.id}.log`), { flags: 'a' });
-    const [cmd, ...args] = n.command;
-    // Own process group: Ctrl-C reaches only the launcher, which stops the nodes in order.
-    const p = spawn(cmd!, args, { cwd: process.cwd(), env: { ...process.env, ...n.env },
-      stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    p.stdout?.pipe(log, { end: false });
-    p.stderr?.pipe(log, { end: false });
-    p.on('exit', (code, sig) => {
-      if (stopping) return;
-      out.write(`dsync dev: ${n.id} (pid ${p.pid}) exited (${sig ?? `code ${code}`}); ` +
-        `see ${join(dir, 'logs', `${n.id}.log`)}; restart it with the command in cluster.json\n`);
-    });
-    n.proc = p;
+  if (redis === null && o.services.includes('cache')) {
+    out.write('dsync dev: no redis-server on PATH: the cache nodes use their embedded store\n');
   }
-  writeClusterJson(dir, nodes);
-  const healthy = await Promise.all(
-    nodes.map((n) => waitHealthy(`http://127.0.0.1:${n.httpPort}`, 20_000)));
-  printTable(out, nodes, healthy, dir);
+  out.write(`dsync dev: starting ${nodes.length} nodes in ${dir}\n`);
+  if (redis !== null) {
+    launch(redis, dir, out);
+    if (!(await waitRedis(redis.httpPort, REDIS_START_TIMEOUT_MS))) {
+      out.write(`dsync dev: redis-server did not answer; see ${join(dir, 'logs', 'redis.log')}\n`);
+    }
+  }
+  for (const n of nodes) launch(n, dir, out);
+  const all = redis === null ? nodes : [redis, ...nodes];
+  writeClusterJson(dir, all);
+  const healthy = await Promise.all(all.map((n) => n.service === 'redis'
+    ? waitRedis(n.httpPort, 1000) : waitHealthy(`http://127.0.0.1:${n.httpPort}`, 20_000)));
+  printTable(out, all, healthy, dir);
   await new Promise<void>((res) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       stopping = true;
       out.write('\ndsync dev: stopping every node…\n');
-      void stopAll(nodes).then(() => { out.write('dsync dev: stopped\n'); res(); });
+      // Redis last: the cache nodes write their dirty lines to it as they stop.
+      void stopAll(nodes).then(() => stopAll(redis === null ? [] : [redis]))
+        .then(() => { out.write('dsync dev: stopped\n'); res(); });
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
 }
 
+function launch(n: DevNode, dir: string, out: NodeJS.WritableStream): void {
+  mkdirSync(n.dataDir, { recursive: true });
+  const log = createWriteStream(join(dir, 'logs', `${n.id}.log`), { flags: 'a' });
+  const [cmd, ...args] = n.command;
+  // Own process group: Ctrl-C reaches only the launcher, which stops the nodes in order.
+  const p = spawn(cmd!, args, { cwd: process.cwd(), env: { ...process.env, ...n.env },
+    stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  p.stdout?.pipe(log, { end: false });
+  p.stderr?.pipe(log, { end: false });
+  p.on('exit', (code, sig) => {
+    if (stopping) return;
+    out.write(`dsync dev: ${n.id} (pid ${p.pid}) exited (${sig ?? `code ${code}`}); ` +
+      `see ${join(dir, 'logs', `${n.id}.log`)}; restart it with the command in cluster.json\n`);
+  });
+  n.proc = p;
+}
+
+/** The redis-server on PATH, or null. */
+function findRedisServer(): string | null {
+  for (const d of (process.env.PATH ?? '').split(delimiter)) {
+    if (d === '') continue;
+    const candidate = join(d, 'redis-server');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch { /* not here */ }
+  }
+  return null;
+}
+
+/** A port that was free a moment ago (the OS picks it). */
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** The redis-server node (its port in httpPort), or null when none is installed. */
+async function planRedis(dir: string): Promise<DevNode | null> {
+  const bin = findRedisServer();
+  if (bin === null) return null;
+  const port = await freePort();
+  const dataDir = join(dir, 'data', 'redis');
+  return { service: 'redis', id: 'redis', httpPort: port, peerPort: 0, dataDir, env: {},
+    command: [bin, '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir,
+      '--save', '', '--appendonly', 'no', '--daemonize', 'no'] };
+}
+
+function redisUrl(n: DevNode): string {
+  return `redis://127.0.0.1:${n.httpPort}`;
+}
+
+function nodeUrl(n: DevNode): string {
+  return n.service === 'redis' ? redisUrl(n) : `http://127.0.0.1:${n.httpPort}`;
+}
+
+/** True once redis-server on `port` answers PING, false at the deadline. */
+async function waitRedis(port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const pong = await new Promise<boolean>((res) => {
+      const sock = connect({ host: '127.0.0.1', port });
+      let got = '';
+      const done = (v: boolean): void => { sock.destroy(); res(v); };
+      sock.setTimeout(500, () => done(false));
+      sock.once('error', () => done(false));
+      sock.once('connect', () => sock.write('PING\r\n'));
+      sock.on('data', (b) => {
+        got += b.toString('latin1');
+        if (got.includes('\r\n')) done(got.startsWith('+PONG'));
+      });
+    });
+    if (pong) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
 function writeClusterJson(dir: string, nodes: DevNode[]): void {
   const doc = {
     nodes: nodes.map((n) => ({
       service: n.service, id: n.id, pid: n.proc?.pid ?? null,
-      url: `http://127.0.0.1:${n.httpPort}`, dataDir: n.dataDir, cwd: process.cwd(),
+      url: nodeUrl(n), dataDir: n.dataDir, cwd: process.cwd(),
       command: n.command, env: n.env,
     })),
   };
@@ -137,7 +226,7 @@ function writeClusterJson(dir: string, nodes: DevNode[]): void {
 function printTable(out: NodeJS.WritableStream, nodes: DevNode[], healthy: boolean[],
   dir: string): void {
   const t = new Table({ head: ['service', 'node', 'url', 'pid', 'status'], style: PLAIN });
-  nodes.forEach((n, i) => t.push([n.service, n.id, `http://127.0.0.1:${n.httpPort}`,
+  nodes.forEach((n, i) => t.push([n.service, n.id, nodeUrl(n),
     String(n.proc?.pid ?? '-'), healthy[i] ? 'up' : 'NOT UP (see its log)']));
   out.write(`${t.toString()}\n`);
   out.write(`cluster.json: ${join(dir, 'cluster.json')}   logs: ${join(dir, 'logs')}\n`);

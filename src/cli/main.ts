@@ -21,7 +21,7 @@ addServeCommand(program);
 program.command('dev')
   .description('start a complete local system on loopback (3 nodes per service)')
   .option('--dir <dir>', 'where data, logs and cluster.json go', DEFAULT_DEV_DIR)
-  .option('--services <list>', 'which services to start', 'lock')
+  .option('--services <list>', 'which services to start', 'lock,cache')
   .action(async (o: { dir: string; services: string }) => {
     const services = o.services.split(',').map((s) => s.trim()) as Array<'lock' | 'queue' | 'cache'>;
     for (const s of services) {

@@ -20,7 +20,9 @@ export function defaultUrls(devDir = DEFAULT_DEV_DIR): { urls: string[]; guessed
   const file = join(devDir, 'cluster.json');
   if (existsSync(file)) {
     const doc = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Array<{ url: string }> };
-    return { urls: doc.nodes.map((n) => n.url), guessed: false };
+    // Only HTTP nodes have /health (the dev Redis is listed with a redis:// url).
+    return { urls: doc.nodes.map((n) => n.url).filter((u) => u.startsWith('http')),
+      guessed: false };
   }
   const ports = [8000, 8001, 8002, 8100, 8101, 8102, 8200, 8201, 8202];
   return { urls: ports.map((p) => `http://127.0.0.1:${p}`), guessed: true };

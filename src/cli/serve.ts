@@ -1,12 +1,21 @@
 // `dsync serve`: run one node (what a container runs). Every flag also reads from DSYNC_* env.
+// The server modules are loaded only when a node really starts, so that the client commands
+// of the same CLI (`dsync lock …`) start fast.
 import type { Command } from 'commander';
 import { addNodeConfigOptions, loadNodeConfig, usesDefaultClusterToken } from '../config.js';
 import { DsyncError } from '../errors.js';
-import { createLogger } from '../observability/logger.js';
-import { createMetrics } from '../observability/metrics.js';
-import { DEFAULT_SHUTDOWN_SIGNALS, onShutdown } from '../observability/shutdown.js';
-import { startLockNode } from '../lock/lock-node.js';
-import { startCacheNode } from '../cache/cache-node.js';
+
+/** Exit when the parent process goes away (set by test harnesses and supervisors that want
+ * no orphaned nodes if they are killed). Checked once a second. */
+export const EXIT_WITH_PARENT_ENV = 'DSYNC_EXIT_WITH_PARENT';
+
+function exitWithParent(): void {
+  if (process.env[EXIT_WITH_PARENT_ENV] !== '1') return;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+  }, 1000).unref();
+}
 
 export function addServeCommand(program: Command): void {
   const serve = program.command('serve')
@@ -20,12 +29,20 @@ export function addServeCommand(program: Command): void {
       if (err instanceof DsyncError) program.error(`dsync serve: ${err.message}`);
       throw err;
     }
+    if (cfg.service === 'queue') {
+      program.error('dsync serve: the queue service is not available in this build yet');
+    }
+    const { createLogger } = await import('../observability/logger.js');
+    const { createMetrics } = await import('../observability/metrics.js');
+    const { DEFAULT_SHUTDOWN_SIGNALS, onShutdown } = await import('../observability/shutdown.js');
     const logger = createLogger({ level: cfg.logLevel, node: cfg.nodeId, service: cfg.service });
     if (usesDefaultClusterToken(cfg)) {
       logger.warn('using the built-in cluster token: set DSYNC_CLUSTER_TOKEN in any real deployment');
     }
     const metrics = createMetrics(cfg.nodeId, cfg.service);
+    exitWithParent();
     if (cfg.service === 'cache') {
+      const { startCacheNode } = await import('../cache/cache-node.js');
       const node = await startCacheNode(cfg, logger, metrics);
       // Draining hands every copy and dirty line back; it has its own deadline inside.
       onShutdown(DEFAULT_SHUTDOWN_SIGNALS,
@@ -33,9 +50,7 @@ export function addServeCommand(program: Command): void {
         { logger });
       return;
     }
-    if (cfg.service !== 'lock') {
-      program.error(`dsync serve: the ${cfg.service} service is not available in this build yet`);
-    }
+    const { startLockNode } = await import('../lock/lock-node.js');
     const node = await startLockNode(cfg, logger, metrics);
     onShutdown(DEFAULT_SHUTDOWN_SIGNALS,
       [{ name: 'stop lock node', run: () => node.stop(), timeoutMs: 15_000 }], { logger });

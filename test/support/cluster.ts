@@ -50,7 +50,9 @@ export class ClusterNode {
     if (this.running) throw new Error(`${this.id} is already running`);
     this.logStream = createWriteStream(this.logFile, { flags: 'a' });
     const p = spawn(process.execPath, [BIN, 'serve', ...this.args()], {
-      cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'],
+      // A killed test runner must not leave nodes behind: they exit when we go away.
+      cwd: ROOT, env: { ...process.env, DSYNC_EXIT_WITH_PARENT: '1', ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     p.stdout?.pipe(this.logStream, { end: false });
     p.stderr?.pipe(this.logStream, { end: false });

@@ -49,6 +49,7 @@ export function describeReady(r: Ready): string {
   if (r.committed.length > 0) {
     parts.push(`apply=${r.committed[0]?.index}..${r.committed[r.committed.length - 1]?.index}`);
   }
+  if (r.earlyMessages.length > 0) parts.push(`early=${r.earlyMessages.length}`);
   if (r.messages.length > 0) parts.push(`msgs=${r.messages.length}`);
   if (r.readStates.length > 0) parts.push(`reads=${r.readStates.length}`);
   if (r.dropped.length > 0) parts.push(`dropped=${r.dropped.length}`);

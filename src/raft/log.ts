@@ -1,6 +1,7 @@
 // The in-memory Raft log with a snapshot offset: entries[i] has index snapIndex + 1 + i.
 // It tracks which entries were already handed to the shell for persistence (`unstableFrom`),
-// the commit index and the applied index. Pure and synchronous.
+// which of those the shell confirmed durable (`stableIndex`), the commit index and the
+// applied index. Pure and synchronous.
 
 import { assert } from '../assert.js';
 import type { Entry } from './types.js';
@@ -11,6 +12,12 @@ export class RaftLog {
   private entries: Entry[] = [];
   /** First index not yet handed out in a Ready for persistence. */
   unstableFrom: number;
+  /** Every entry of this log up to here is durable on the shell's disk (the leader counts
+   * itself toward a commit quorum only up to here, dissertation §10.2.1). */
+  private stable: number;
+  /** The entries handed out in the Ready being persisted end here; they become stable when
+   * the shell confirms the write, unless a truncation or a snapshot replaced them meanwhile. */
+  private writing: number;
   commit: number;
   /** Highest index the application confirmed applying (advance). */
   applied: number;
@@ -21,8 +28,31 @@ export class RaftLog {
     this.snapIndex = snapIndex;
     this.snapTerm = snapTerm;
     this.unstableFrom = snapIndex + 1;
+    this.stable = snapIndex;
+    this.writing = snapIndex;
     this.commit = snapIndex;
     this.applied = snapIndex;
+  }
+
+  /** Everything in the log now was read back from disk (a restart). */
+  markAllStable(): void {
+    this.unstableFrom = this.lastIndex() + 1;
+    this.stable = this.lastIndex();
+    this.writing = this.lastIndex();
+  }
+
+  /** The last index known durable on disk together with everything before it. */
+  stableIndex(): number {
+    return this.stable;
+  }
+
+  /** The shell made the last Ready durable: what it handed out (and still holds) is stable.
+   * Returns whether the stable index moved. */
+  stableToWriting(): boolean {
+    assert(this.writing <= this.lastIndex(), 'entries being written are in the log');
+    if (this.writing <= this.stable) return false;
+    this.stable = this.writing;
+    return true;
   }
 
   firstIndex(): number {
@@ -113,6 +143,10 @@ export class RaftLog {
     assert(index > this.commit, 'never truncate committed entries');
     this.entries.length = index - this.snapIndex - 1;
     if (this.unstableFrom > index) this.unstableFrom = index;
+    // The durable copies of the truncated entries are overwritten by the next write: they
+    // no longer count, and neither do those of a write in progress.
+    this.stable = Math.min(this.stable, index - 1);
+    this.writing = Math.min(this.writing, index - 1);
   }
 
   /** Entries in [lo, hi) limited by count and data bytes (always at least one if any). */
@@ -147,6 +181,10 @@ export class RaftLog {
   restore(index: number, term: number): void {
     assert(index > this.commit, 'restore only moves forward');
     assert(term > 0 && index > 0, 'a real snapshot');
+    // Only the committed prefix of the old log is known to agree with the snapshot; the
+    // snapshot itself is durable once the Ready carrying it was persisted.
+    this.stable = Math.min(this.stable, this.commit);
+    this.writing = Math.min(this.writing, this.commit);
     this.snapIndex = index;
     this.snapTerm = term;
     this.entries = [];
@@ -167,12 +205,14 @@ export class RaftLog {
     if (this.unstableFrom < index + 1) this.unstableFrom = index + 1;
   }
 
-  /** Entries not yet handed out for persistence; marks them handed out. */
+  /** Entries not yet handed out for persistence; marks them handed out. Once the shell has
+   * persisted them (and any snapshot handed out with them), everything before unstableFrom is
+   * durable: see stableToWriting. */
   takeUnstable(): Entry[] {
     const last = this.lastIndex();
-    if (this.unstableFrom > last) return [];
-    const out = this.slice(this.unstableFrom, last + 1);
+    const out = this.unstableFrom > last ? [] : this.slice(this.unstableFrom, last + 1);
     this.unstableFrom = last + 1;
+    this.writing = last;
     return out;
   }
 

@@ -12,6 +12,11 @@
 //   `initial cluster`), or with a snapshot; it learns later changes from the log.
 // - A Ready carrying a snapshot replaces the whole persisted log: the shell must drop older
 //   entries when it persists it.
+// - The leader writes its log in parallel with replicating it (dissertation §10.2.1): its
+//   appends carrying entries come in ready().earlyMessages, which may leave before the Ready is
+//   persisted, and it counts itself toward a commit quorum only up to the entries the shell
+//   confirmed durable with advance(). Votes, responses and anything else that vouches for
+//   local state wait for the persist; so does everything in a Ready that changes term or vote.
 
 import { assert } from '../assert.js';
 import { DsyncError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../errors.js';
@@ -112,6 +117,8 @@ export class RaftNode {
   private lastHard: HardState;
   /** Committed entries were handed out in a Ready up to this index. */
   private applyingTo: number;
+  /** A Ready was handed out and not yet advance()d: the next one must wait for it. */
+  private readyOutstanding = false;
   private stepRole: (m: Message) => void = (m) => this.stepFollower(m);
   private tickRole: () => void = () => this.tickElection();
 
@@ -124,7 +131,7 @@ export class RaftNode {
     this.snapshot = snap;
     this.baseConfig = snap === null ? init.config : snap.meta.config;
     this.log.append(init.entries.filter((e) => e.index > this.log.snapshotIndex()));
-    this.log.unstableFrom = this.log.lastIndex() + 1;
+    this.log.markAllStable();
     const hs = init.hardState;
     if (hs !== null) {
       assert(hs.commit <= this.log.lastIndex(), 'persisted commit beyond the persisted log');
@@ -261,16 +268,19 @@ export class RaftNode {
   }
 
   ready(): Ready {
+    assert(!this.readyOutstanding, 'advance() the previous Ready before taking the next');
     assert(this.applyingTo <= this.log.commit, 'never hand out uncommitted entries');
     const soft = this.softState();
     const hard = this.hardState();
     const committed = this.takeCommitted();
+    const { early, late } = this.splitMessages(hard);
     const r: Ready = {
       softState: softStatesEqual(soft, this.lastSoft) ? null : soft,
       hardState: hardStatesEqual(hard, this.lastHard) ? null : hard,
       snapshot: this.pendingSnapshot,
       entries: this.log.takeUnstable(),
-      messages: this.msgs,
+      earlyMessages: early,
+      messages: late,
       committed,
       readStates: this.readStates,
       dropped: this.dropped,
@@ -281,15 +291,45 @@ export class RaftNode {
     this.msgs = [];
     this.readStates = [];
     this.dropped = [];
+    this.readyOutstanding = true;
     return r;
+  }
+
+  /**
+   * §10.2.1: which messages may leave before the Ready is durable. Only the leader's appends
+   * that carry entries: a follower acknowledges only what it persisted, so they cannot make
+   * anything commit before the leader's own write (which advance() confirms) or a quorum of
+   * followers holds it. Nothing may leave early in a Ready that changes term or vote, since
+   * a crash before the persist would forget them and allow a second leader in the term.
+   */
+  private splitMessages(hard: HardState): { early: Message[]; late: Message[] } {
+    const sameVote = hard.term === this.lastHard.term && hard.vote === this.lastHard.vote;
+    if (!sameVote || this.pendingSnapshot !== null) return { early: [], late: this.msgs };
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of this.msgs) {
+      if (m.type === 'append' && m.entries.length > 0) {
+        assert(m.term === this.term, 'an early append is from our current term');
+        early.push(m);
+      } else {
+        late.push(m);
+      }
+    }
+    return { early, late };
   }
 
   /** The shell persisted, sent and applied `ready`. */
   advance(ready: Ready): void {
+    assert(this.readyOutstanding, 'advance() follows ready()');
+    this.readyOutstanding = false;
     const lastCommitted = ready.committed[ready.committed.length - 1]?.index ?? 0;
     const applied = Math.max(lastCommitted, ready.snapshot?.meta.index ?? 0);
     assert(applied <= this.log.commit, 'applied entries were committed');
     if (applied > this.log.applied) this.log.appliedTo(applied);
+    // Our own write is durable now: it may complete a quorum the followers already formed.
+    if (this.log.stableToWriting() && this.role === 'leader' && this.maybeCommit()) {
+      this.bcastCommit();
+    }
   }
 
   status(): RaftStatus {
@@ -695,6 +735,11 @@ export class RaftNode {
     for (const to of this.progress.keys()) this.sendAppend(to, false);
   }
 
+  /** Tell every follower about a new commit index (an empty append if nothing is new). */
+  private bcastCommit(): void {
+    for (const to of this.progress.keys()) this.sendAppend(to, true);
+  }
+
   private bcastHeartbeat(readCtx: number): void {
     for (const [to, pr] of this.progress) {
       this.send({ type: 'heartbeat', to, term: this.term,
@@ -771,7 +816,7 @@ export class RaftNode {
     else if (pr.state === 'snapshot' && pr.match + 1 >= this.log.firstIndex()) pr.becomeProbe();
     else if (pr.state === 'replicate') pr.inflight.freeLE(m.index);
     if (this.maybeCommit()) {
-      for (const to of this.progress.keys()) this.sendAppend(to, true);
+      this.bcastCommit();
     } else if (wasPaused) {
       // The follower was waiting on us: even an empty append tells it the commit index.
       this.sendAppend(m.from, true);
@@ -832,10 +877,14 @@ export class RaftNode {
     this.sendSnapshotChunk(m.from, pr);
   }
 
-  /** §5.3/§5.4.2: commit the quorum match if it is an entry of the current term. */
+  /** §5.3/§5.4.2: commit the quorum match if it is an entry of the current term. We count
+   * ourselves only up to what our disk holds (§10.2.1): our appends may have left before our
+   * own write, so followers can match entries we could still lose in a crash. */
   private maybeCommit(): boolean {
+    const self = this.log.stableIndex();
+    assert(self <= this.log.lastIndex(), 'the stable index is in our log');
     const mci = committedIndex(this.config.voters,
-      (v) => (v === this.id ? this.log.lastIndex() : this.progress.get(v)?.match ?? 0));
+      (v) => (v === this.id ? self : this.progress.get(v)?.match ?? 0));
     assert(mci <= this.log.lastIndex(), 'a quorum cannot match past our log');
     if (mci <= this.log.commit || this.log.term(mci) !== this.term) return false;
     this.log.commitTo(mci);

@@ -120,15 +120,23 @@ export interface SoftState {
 }
 
 /**
- * What the shell must do, in this order: persist `hardState`, `snapshot` and `entries` with
- * one fsync; then send `messages`; then apply `snapshot` (if any) and `committed`; then call
- * `advance(ready)`. Entries to persist may overwrite the log from entries[0].index on.
+ * What the shell must do, in this order: send `earlyMessages` (or at any later point: they do
+ * not wait for the disk); persist `hardState`, `snapshot` and `entries` with one fsync; then
+ * send `messages`; then apply `snapshot` (if any) and `committed`; then call
+ * `advance(ready)`, which tells the core the write is durable. Take the next Ready only after
+ * that. Entries to persist may overwrite the log from entries[0].index on.
  */
 export interface Ready {
   readonly softState: SoftState | null;
   readonly hardState: HardState | null;
   readonly snapshot: Snapshot | null;
   readonly entries: readonly Entry[];
+  /** The leader's appends carrying entries, which may be sent before (or while) this Ready is
+   * persisted so that the leader's fsync overlaps replication (dissertation §10.2.1). The
+   * leader counts itself toward a commit quorum only for entries advance() confirmed durable.
+   * Empty in a Ready that changes term or vote or carries a snapshot. */
+  readonly earlyMessages: readonly Message[];
+  /** Sent only after this Ready is persisted: they may vouch for it (votes, acks). */
   readonly messages: readonly Message[];
   readonly committed: readonly Entry[];
   readonly readStates: readonly ReadState[];

@@ -1,5 +1,5 @@
-// Drives one Raft group: the ready loop (persist → send → apply → advance), proposals and
-// linearizable reads as promises with deadlines, snapshots and log compaction.
+// Drives one Raft group: the ready loop (send early → persist → send → apply → advance),
+// proposals and linearizable reads as promises with deadlines, snapshots and log compaction.
 import type { Logger } from 'pino';
 import { assert } from '../assert.js';
 import { IndeterminateError, NotLeaderError, TimeoutError, UnavailableError } from '../errors.js';
@@ -290,6 +290,9 @@ export class RaftGroup {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.term, rd.softState.leader);
+    // The leader's appends go out first so that the followers' network and fsync overlap our
+    // own fsync (§10.2.1); the core counts our write toward a quorum only after advance().
+    for (const m of rd.earlyMessages) this.opts.send(m.to, m);
     await this.persist(rd);
     for (const m of rd.messages) this.opts.send(m.to, m);
     if (rd.snapshot) {

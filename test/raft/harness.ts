@@ -85,7 +85,7 @@ export class Net {
     for (const [id, n] of this.nodes) {
       while (n.hasReady()) {
         const rd: Ready = n.ready();
-        for (const m of rd.messages) {
+        for (const m of [...rd.earlyMessages, ...rd.messages]) {
           this.sent.push(m);
           this.queue.push(m);
         }

@@ -71,3 +71,36 @@ describe('RaftLog.maybeAppend', () => {
     expect([log.firstIndex(), log.lastIndex(), log.lastTerm(), log.commit]).toEqual([10, 9, 4, 9]);
   });
 });
+
+describe('RaftLog durable (stable) index', () => {
+  it('counts handed-out entries once written, minus those a truncation replaced meanwhile', () => {
+    const log = new RaftLog(0, 0);
+    log.append([entry(1, 1)]);
+    log.takeUnstable();
+    expect(log.stableIndex()).toBe(0);
+    expect(log.stableToWriting()).toBe(true);
+    expect(log.stableIndex()).toBe(1);
+    log.append([entry(2, 1), entry(3, 1)]);
+    expect(log.takeUnstable().map((e) => e.index)).toEqual([2, 3]);
+    // While 2..3 are being written, a new leader's entry replaces them in memory.
+    expect(log.maybeAppend(1, 1, [entry(2, 2)])).toEqual({ lastNew: 2, truncated: true });
+    expect(log.stableToWriting()).toBe(false);
+    expect(log.stableIndex()).toBe(1);
+    expect(log.takeUnstable().map((e) => `${e.index}@${e.term}`)).toEqual(['2@2']);
+    log.stableToWriting();
+    expect(log.stableIndex()).toBe(2);
+  });
+
+  it('a snapshot installed over the log is durable only once its write completes', () => {
+    const log = new RaftLog(0, 0);
+    log.append([entry(1, 1), entry(2, 1), entry(3, 1)]);
+    log.takeUnstable();
+    log.stableToWriting();
+    log.commitTo(1);
+    log.restore(5, 2);
+    expect(log.stableIndex()).toBe(1);
+    expect(log.takeUnstable()).toEqual([]);
+    log.stableToWriting();
+    expect(log.stableIndex()).toBe(5);
+  });
+});

@@ -23,7 +23,7 @@ function drain(n: RaftNode): Ready[] {
 }
 
 function sentBy(n: RaftNode): Message[] {
-  return drain(n).flatMap((r) => r.messages);
+  return drain(n).flatMap((r) => [...r.earlyMessages, ...r.messages]);
 }
 
 function vote(from: NodeId, to: NodeId, term: number, lastIndex: number, lastTerm: number):
@@ -526,4 +526,96 @@ describe('limits and invariants', () => {
       expect(() => log.commitTo(1)).toThrow(AssertionError);
       expect(() => log.maybeAppend(0, 0, [entry(1, 2)])).toThrow(AssertionError);
     });
+});
+
+describe('§10.2.1 the leader writes its log in parallel with replicating it', () => {
+  const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+  it('with its own write not yet durable, one follower ack does not commit (3 nodes)', () => {
+    const net = cluster();
+    const a = net.node('a');
+    const b = net.node('b');
+    const before = a.status().commit;
+    const { index } = a.propose(bytes('x'));
+    const rd = a.ready();
+    expect(rd.entries.map((e) => e.index)).toEqual([index]);
+    // The appends carrying the new entry may leave before the leader's fsync.
+    expect(rd.earlyMessages.map((m) => `${m.type}>${m.to}`)).toEqual(['append>b', 'append>c']);
+    expect(rd.messages).toEqual([]);
+    const toB = rd.earlyMessages.find((m) => m.to === 'b');
+    if (toB === undefined) throw new Error('no append to b');
+    b.step(toB);
+    const acks = sentBy(b);
+    expect(acks).toEqual([expect.objectContaining({ type: 'appendResp', success: true, index })]);
+    for (const m of acks) a.step(m);
+    // b and a's unsynced copy would be a majority; a's copy does not count yet.
+    expect(a.status().commit).toBe(before);
+    a.advance(rd); // the shell reports the leader's write durable
+    expect(a.status().commit).toBe(index);
+    const next = a.ready();
+    expect(next.committed.map((e) => e.index)).toEqual([index]);
+    const commits = [...next.earlyMessages, ...next.messages]
+      .filter((m) => m.type === 'append').map((m) => [m.to, m.type === 'append' && m.commit]);
+    expect(commits).toEqual([['b', index], ['c', index]]);
+    a.advance(next);
+  });
+
+  it('a quorum of followers commits without the leader\'s own write', () => {
+    const net = cluster();
+    const a = net.node('a');
+    const { index } = a.propose(bytes('y'));
+    const rd = a.ready();
+    for (const m of rd.earlyMessages) {
+      const f = net.node(m.to);
+      f.step(m);
+      for (const ack of sentBy(f)) a.step(ack);
+    }
+    expect(a.status().commit).toBe(index);
+    a.advance(rd);
+  });
+
+  it('a Ready that changes the term or vote sends nothing early', () => {
+    const net = cluster();
+    const a = net.node('a');
+    a.propose(bytes('z'));
+    // Deposed in the same batch: its appends must wait until term 2 is durable, else a crash
+    // before the persist would let it forget the term it learnt.
+    a.step({ type: 'heartbeat', from: 'b', to: 'a', term: 2, commit: 0, readCtx: 0 });
+    const rd = a.ready();
+    expect(rd.hardState).toMatchObject({ term: 2, vote: null });
+    expect(rd.earlyMessages).toEqual([]);
+    expect(rd.messages.map((m) => m.type)).toEqual(['append', 'append', 'heartbeatResp']);
+    a.advance(rd);
+    const c = new RaftNode(opts('c', { preVote: false }), emptyInit({ voters: ABC, learners: [] }));
+    c.campaign();
+    const votes = c.ready();
+    expect(votes.earlyMessages).toEqual([]);
+    expect(votes.messages.map((m) => m.type)).toEqual(['vote', 'vote']);
+  });
+
+  it('followers acknowledge only after their write: appendResp never leaves early', () => {
+    const net = cluster();
+    const a = net.node('a');
+    a.propose(bytes('w'));
+    const rd = a.ready();
+    const b = net.node('b');
+    for (const m of rd.earlyMessages) if (m.to === 'b') b.step(m);
+    const brd = b.ready();
+    expect(brd.entries).toHaveLength(1);
+    expect(brd.earlyMessages).toEqual([]);
+    expect(brd.messages.map((m) => m.type)).toEqual(['appendResp']);
+    b.advance(brd);
+    a.advance(rd);
+  });
+
+  it('the shell must advance() a Ready before taking the next', () => {
+    const net = cluster();
+    const a = net.node('a');
+    a.propose(bytes('v'));
+    const rd = a.ready();
+    a.propose(bytes('u'));
+    expect(() => a.ready()).toThrow(AssertionError);
+    a.advance(rd);
+    expect(() => a.advance(rd)).toThrow(AssertionError);
+  });
 });

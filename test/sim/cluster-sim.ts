@@ -1,12 +1,16 @@
 // A seeded, single-process simulator of a Raft cluster (TigerBeetle's VOPR, etcd-io/raft's
 // in-process network): N RaftNodes over a simulated network with delay, loss, duplication,
 // reordering and partitions, and a simulated disk where what a Ready persisted is durable and
-// everything else is lost on a crash. A safety phase with faults checks the invariants after
-// every step; a liveness phase heals everything and requires progress within a budget.
+// everything else is lost on a crash. A Ready's early messages (the leader's appends) leave
+// before its write, which may take a few steps while the node goes on stepping messages, so
+// followers can hold entries their leader loses in a crash. A safety phase with faults checks
+// the invariants after every step; a liveness phase heals everything and requires progress
+// within a budget.
 
 import { DsyncError } from '../../src/errors.js';
 import { RaftNode, describeMessage } from '../../src/raft/raft.js';
 import type { RaftInit } from '../../src/raft/raft.js';
+import { quorumSize } from '../../src/raft/quorum.js';
 import { seededRand } from '../../src/raft/rand.js';
 import type { Rand } from '../../src/raft/rand.js';
 import type {
@@ -33,9 +37,13 @@ interface SimNode {
   readonly disk: Disk;
   app: App;
   lastCommit: number;
+  /** The log's last index when last observed. */
+  lastSeenIndex: number;
   checkedCommit: number;
   incarnation: number;
   wasLeaderTerm: number;
+  /** A Ready whose early messages left and whose write completes at step `doneAt`. */
+  writing: { readonly rd: Ready; readonly doneAt: number } | null;
 }
 
 interface InFlight {
@@ -125,8 +133,9 @@ export class ClusterSim {
 
   private addNode(id: NodeId): SimNode {
     const n: SimNode = { id, raft: null, disk: { hardState: null, snapshot: null, entries: [] },
-      app: { index: 0, hash: 0 }, lastCommit: 0, checkedCommit: 0, incarnation: 0,
-      wasLeaderTerm: 0 };
+      app: { index: 0, hash: 0 }, lastCommit: 0, lastSeenIndex: 0, checkedCommit: 0,
+      incarnation: 0,
+      wasLeaderTerm: 0, writing: null };
     this.nodes.set(id, n);
     this.start(n);
     return n;
@@ -141,6 +150,7 @@ export class ClusterSim {
     // The application restarts from its snapshot and re-applies the committed log.
     n.app = n.disk.snapshot === null ? { index: 0, hash: 0 } : decodeApp(n.disk.snapshot.data);
     n.lastCommit = n.raft.status().commit;
+    n.lastSeenIndex = n.raft.status().lastIndex;
     n.checkedCommit = n.disk.snapshot?.meta.index ?? 0;
     n.wasLeaderTerm = 0;
     this.log(`start ${n.id} #${n.incarnation} commit=${n.lastCommit}`);
@@ -149,6 +159,7 @@ export class ClusterSim {
   private crash(n: SimNode, why: string): void {
     if (n.raft === null) return;
     n.raft = null;
+    n.writing = null; // the write in progress is lost, its early messages are not
     this.stats.crashes++;
     this.log(`crash ${n.id} (${why})`);
   }
@@ -200,21 +211,47 @@ export class ClusterSim {
     for (const d of rd.dropped) this.checker.readDropped(n.id, d.ctx);
   }
 
-  /** Drain a node's Ready batches: persist -> (crash?) -> send -> apply -> advance. */
+  /** Drain a node's Ready batches: send early -> (crash?) -> [write takes a few steps] ->
+   * persist -> (crash?) -> send -> apply -> advance. A node with a write in progress takes no
+   * new Ready until it completes (as the runtime's drain loop). */
   private processReady(n: SimNode): void {
-    for (let guard = 0; n.raft !== null && n.raft.hasReady(); guard++) {
+    for (let guard = 0; n.raft !== null; guard++) {
       if (guard > 1000) throw new SimViolation(`${n.id} never runs out of Ready`);
+      const w = n.writing;
+      if (w !== null) {
+        if (w.doneAt > this.now) break;
+        n.writing = null;
+        this.finishReady(n, w.rd);
+        continue;
+      }
+      if (!n.raft.hasReady()) break;
       const rd = n.raft.ready();
-      this.persist(n, rd);
-      if (this.faultsOn && this.chance(this.world.faults.crashMidReadyRate)) {
-        this.crash(n, 'after persist, before send');
+      for (const m of rd.earlyMessages) this.send(m);
+      const f = this.world.faults;
+      if (rd.earlyMessages.length > 0 && this.faultsOn &&
+        this.chance(f.crashAfterEarlySendRate)) {
+        this.crash(n, 'after early send, before persist');
         return;
       }
-      for (const m of rd.messages) this.send(m);
-      this.apply(n, rd);
-      n.raft.advance(rd);
+      const writes = rd.entries.length > 0 || rd.snapshot !== null || rd.hardState !== null;
+      if (writes && this.chance(this.world.disk.slowWriteRate)) {
+        n.writing = { rd, doneAt: this.now + this.rand.int(1, this.world.disk.maxWriteSteps + 1) };
+        break;
+      }
+      this.finishReady(n, rd);
     }
     this.observe(n);
+  }
+
+  private finishReady(n: SimNode, rd: Ready): void {
+    this.persist(n, rd);
+    if (this.faultsOn && this.chance(this.world.faults.crashMidReadyRate)) {
+      this.crash(n, 'after persist, before send');
+      return;
+    }
+    for (const m of rd.messages) this.send(m);
+    this.apply(n, rd);
+    n.raft?.advance(rd);
   }
 
   // ---- network ---------------------------------------------------------------------------
@@ -399,7 +436,11 @@ export class ClusterSim {
     if (raft === null) return;
     const st = raft.status();
     this.checker.commitSeen(n.id, st.commit, n.lastCommit);
+    if (st.role === 'leader' && st.commit > n.lastCommit) {
+      this.checkDurableQuorum(n, st.commit, n.lastSeenIndex);
+    }
     n.lastCommit = st.commit;
+    n.lastSeenIndex = st.lastIndex;
     for (let i = Math.max(n.checkedCommit + 1, st.firstIndex); i <= st.commit; i++) {
       const e = raft.entryAt(i);
       if (e !== undefined) this.checker.committed(n.id, i, e.term);
@@ -415,6 +456,31 @@ export class ClusterSim {
           lastIndex: st.lastIndex, entryAt: (i) => raft.entryAt(i) });
       }
     }
+  }
+
+  /** A leader commits only what a quorum of the voters holds on disk: with early appends
+   * the leader's own copy counts only once its write completed (dissertation §10.2.1). The
+   * config in force when it committed is the one at its last index then, which lies between
+   * the last observation (`seenIndex`) and now: a config entry appended right after the commit
+   * (a learner's promotion) must not be held against it. */
+  private checkDurableQuorum(leader: SimNode, index: number, seenIndex: number): void {
+    const raft = leader.raft;
+    const e = raft?.entryAt(index);
+    if (raft == null || e === undefined) return;
+    const last = raft.status().lastIndex;
+    const from = Math.min(Math.max(index, seenIndex), last);
+    const configs = [raft.snapshotMetaAt(from).config];
+    for (let i = from + 1; i <= last; i++) {
+      if (raft.entryAt(i)?.type === 'config') configs.push(raft.snapshotMetaAt(i).config);
+    }
+    const holdersOf = (voters: readonly NodeId[]): NodeId[] => voters.filter((v) => {
+      const d = this.nodes.get(v)?.disk;
+      return d !== undefined && diskHolds(d, index, e.term);
+    });
+    if (configs.some((c) => holdersOf(c.voters).length >= quorumSize(c.voters.length))) return;
+    const voters = configs[0]?.voters ?? [];
+    throw new SimViolation(`${leader.id} committed ${index}@${e.term} held on disk only by ` +
+      `[${holdersOf(voters).join(',')}] of voters [${voters.join(',')}]`);
   }
 
   // ---- liveness ----------------------------------------------------------------------------
@@ -508,6 +574,13 @@ export class ClusterSim {
   private log(line: string): void {
     this.trace?.(`${this.now} ${line}`);
   }
+}
+
+/** Whether a disk holds entry index@term (or a snapshot past it, taken once it committed). */
+function diskHolds(d: Disk, index: number, term: number): boolean {
+  const base = d.snapshot?.meta.index ?? 0;
+  if (index <= base) return true;
+  return d.entries[index - base - 1]?.term === term;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -22,9 +22,17 @@ export interface SimWorld {
     readonly crashRate: number;
     readonly crashBeforePersistRate: number;
     readonly crashMidReadyRate: number;
+    /** Crash after a Ready's early messages left, before its persist (per such Ready). */
+    readonly crashAfterEarlySendRate: number;
     readonly restartRate: number;
     /** Probability that a node skips a tick in a step (clock drift). */
     readonly tickSkipRate: number;
+  };
+  /** The disk: a Ready's write may take a few steps, during which the node keeps receiving
+   * messages and proposals (as the runtime does while it awaits an fsync). */
+  readonly disk: {
+    readonly slowWriteRate: number;
+    readonly maxWriteSteps: number;
   };
   readonly load: {
     readonly proposeRate: number;
@@ -63,7 +71,9 @@ export function deriveWorld(seed: number): SimWorld {
   // Without PreVote and CheckQuorum a removed server that missed its removal disrupts every
   // election (dissertation §4.2.3); such worlds run without membership changes.
   const membership = preVote || checkQuorum;
-  return {
+  const world: Omit<SimWorld, 'faults' | 'disk'> & {
+    faults: Omit<SimWorld['faults'], 'crashAfterEarlySendRate'>;
+  } = {
     seed,
     nodeCount: r.next() < 0.6 ? 3 : 5,
     safetySteps: r.int(150, 300),
@@ -99,5 +109,11 @@ export function deriveWorld(seed: number): SimWorld {
       preVote,
       checkQuorum,
     },
+  };
+  // Drawn last so that adding them kept every other field of existing seeds' worlds.
+  return {
+    ...world,
+    faults: { ...world.faults, crashAfterEarlySendRate: f(0, 0.02) },
+    disk: { slowWriteRate: pick(r, 0, 0.6), maxWriteSteps: r.int(1, 4) },
   };
 }

@@ -184,6 +184,26 @@ describe('cache API with Redis behind', () => {
         (await rc.hget('dsync:cache:wb-periodic', 'd')) === '"p"', 10_000);
     });
 
+  it('concurrent misses for one key on every pod load it from the store once', async () => {
+    const loads = async (): Promise<number> => {
+      let sum = 0;
+      for (const n of cluster.nodes) {
+        const text = await (await fetch(`${n.url}/metrics`)).text();
+        for (const line of text.split('\n')) {
+          if (line.startsWith('dsync_cache_store_duration_seconds_count{') &&
+            line.includes('op="load"')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+        }
+      }
+      return sum;
+    };
+    await rc.hset('dsync:cache:herd', 'v', '3', 'd', '"stored"');
+    const before = await loads();
+    const reads = await Promise.all(Array.from({ length: 24 }, (_, i) =>
+      read(cluster.nodes[i % 3]!, 'herd')));
+    for (const r of reads) expect(ok(r)).toMatchObject({ value: 'stored', version: 3 });
+    expect(await loads()).toBe(before + 1);
+  });
+
   it('a remote read of a dirty line writes it back', async () => {
     ok(await put(n0, 'wb-remote', 'r1'));
     ok(await read(n1, 'wb-remote'));

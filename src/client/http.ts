@@ -62,7 +62,8 @@ export class HttpCaller {
     if (res.ok) return json as T;
     const e = (json as { error?: { code?: string; message?: string } }).error ?? {};
     const { code, message, ...details } = e as Record<string, unknown>;
-    throw new DsyncApiError(String(code ?? 'UNKNOWN'), String(message ?? `HTTP ${res.status}`),
+    throw new DsyncApiError(typeof code === 'string' ? code : 'UNKNOWN',
+      typeof message === 'string' ? message : `HTTP ${res.status}`,
       res.status, details);
   }
 }

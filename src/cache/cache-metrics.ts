@@ -50,6 +50,12 @@ export function createCacheMetrics(registry: Registry, stats: () => CacheStats):
     } });
   new Gauge({ name: 'dsync_cache_bytes', help: 'Bytes the LRU charges for its lines', registers,
     collect() { this.set(stats().bytes); } });
+  new Gauge({ name: 'dsync_cache_dirty_bytes', registers,
+    help: 'Bytes of values written on this pod and not yet handed home: lost on a kill -9 ' +
+      'in write-back mode', collect() { this.set(stats().dirtyBytes); } });
+  new Gauge({ name: 'dsync_cache_dirty_lines', registers,
+    help: 'Lines written on this pod and not yet handed home',
+    collect() { this.set(stats().dirtyLines); } });
   new Gauge({ name: 'dsync_cache_pending_writebacks', registers,
     help: 'Dirty versions sent home and not yet acknowledged as stored',
     collect() { this.set(stats().pendingWritebacks); } });

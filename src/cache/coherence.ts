@@ -102,6 +102,10 @@ export interface CacheStats {
   /** Lines with a valid lease in each state. */
   readonly states: { M: number; E: number; S: number };
   readonly pendingOps: number;
+  /** Lines written here and not yet handed to the home, and the bytes of their values: what
+   * a kill -9 of this pod would lose in write-back mode. */
+  readonly dirtyLines: number;
+  readonly dirtyBytes: number;
   readonly pendingWritebacks: number;
   readonly directoryEntries: number;
   /** Write-backs from an earlier incarnation of this home that came after its grace period. */
@@ -271,7 +275,13 @@ export class CoherenceNode {
   stats(): CacheStats {
     const states = { M: 0, E: 0, S: 0 };
     for (const [, line] of this.lines.entries()) if (this.valid(line)) states[line.state]++;
+    let dirtyBytes = 0;
+    for (const key of this.dirtyKeys) {
+      const v = this.lines.peek(key)?.value;
+      if (typeof v === 'string') dirtyBytes += utf8Bytes(v);
+    }
     return {
+      dirtyLines: this.dirtyKeys.size, dirtyBytes,
       entries: this.lines.size, bytes: this.lines.bytes, capacityBytes: this.cfg.capacityBytes,
       hits: this.counters.hits, misses: this.counters.misses,
       evictions: this.counters.evictions, states,

@@ -113,6 +113,17 @@ describe('CoherenceNode', () => {
     expect(c.node('b').stats()).toMatchObject({ hits: 1, misses: 1, entries: 1 });
   });
 
+  it('dirty lines and bytes count what a kill -9 would lose in write-back, until flushed', () => {
+    const c = new Cluster();
+    write(c, 'b', 'w1', '"12345"');
+    write(c, 'b', 'w2', '"abc"', 'k2');
+    expect(c.node('b').stats()).toMatchObject({ dirtyLines: 2, dirtyBytes: 7 + 5 });
+    expect(c.node('b').flush()).toBe(2);
+    c.deliverAll();
+    expect(c.node('b').stats()).toMatchObject({ dirtyLines: 0, dirtyBytes: 0 });
+    expect(c.store.get('k')).toEqual({ value: '"12345"', version: 1 });
+  });
+
   it('concurrent misses on several pods issue one storeLoad (stampede protection)', () => {
     const c = new Cluster();
     c.autoStore = false;

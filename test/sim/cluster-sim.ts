@@ -88,10 +88,39 @@ function encodeApp(app: App, fillerBytes: number): Uint8Array {
   return out;
 }
 
+/** With a SimMachine the snapshot image is the App header followed by the machine's image. */
+function encodeAppWithImage(app: App, image: Uint8Array): Uint8Array {
+  const out = encodeApp(app, image.length);
+  out.set(image, 8);
+  return out;
+}
+
 function decodeApp(data: Uint8Array): App {
   if (data.length < 8) throw new SimViolation('snapshot image too short');
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   return { index: dv.getUint32(0), hash: dv.getUint32(4) };
+}
+
+/** An optional application replicated alongside the built-in running hash (which keeps its
+ * checks). Without one the simulator draws the same randomness and behaves exactly as
+ * before; with one, proposals, the liveness marker and snapshot images come from it, and it
+ * sees every start, snapshot install and committed entry of every node. Its methods throw
+ * (SimViolation or an assertion) on a broken invariant; the simulator adds the seed. */
+export interface SimMachine {
+  /** The data of a normal entry that `node` proposes at sim step `step`. */
+  propose(node: NodeId, step: number): Uint8Array;
+  /** The liveness phase's marker: unique bytes that must apply as a no-op. */
+  marker(seed: number): Uint8Array;
+  /** A node (re)starts from its durable snapshot image, or empty (image null, index 0). */
+  start(node: NodeId, image: Uint8Array | null, index: number): void;
+  /** A node installs a snapshot sent by its leader. */
+  restore(node: NodeId, image: Uint8Array, index: number): void;
+  /** A node applies one committed entry (every type; only `normal` carries commands). */
+  apply(node: NodeId, entry: Entry): void;
+  /** The image of a node's state at its last applied index, for compaction. */
+  snapshot(node: NodeId): Uint8Array;
+  /** Called after every sim step. */
+  check(): void;
 }
 
 export class ClusterSim {
@@ -111,7 +140,8 @@ export class ClusterSim {
   readonly stats: SimStats = { steps: 0, delivered: 0, committed: 0, elections: 0, crashes: 0,
     snapshotsSent: 0, reads: 0, confChanges: 0 };
 
-  constructor(readonly world: SimWorld, private readonly trace?: (line: string) => void) {
+  constructor(readonly world: SimWorld, private readonly trace?: (line: string) => void,
+    private readonly machine?: SimMachine) {
     this.rand = seededRand(world.seed);
     const ids = Array.from({ length: world.nodeCount }, (_, i) => `n${i + 1}`);
     this.bootstrap = { voters: ids, learners: [] };
@@ -149,6 +179,7 @@ export class ClusterSim {
     n.raft = new RaftNode({ id: n.id, ...w, rand: seededRand(this.rand.int(0, 2 ** 31)) }, init);
     // The application restarts from its snapshot and re-applies the committed log.
     n.app = n.disk.snapshot === null ? { index: 0, hash: 0 } : decodeApp(n.disk.snapshot.data);
+    this.machine?.start(n.id, n.disk.snapshot?.data.subarray(8) ?? null, n.app.index);
     n.lastCommit = n.raft.status().commit;
     n.lastSeenIndex = n.raft.status().lastIndex;
     n.checkedCommit = n.disk.snapshot?.meta.index ?? 0;
@@ -194,12 +225,14 @@ export class ClusterSim {
       if (app.index !== rd.snapshot.meta.index) throw new SimViolation('snapshot index mismatch');
       n.app = app;
       this.checker.applied(n.id, app.index, app.hash);
+      this.machine?.restore(n.id, rd.snapshot.data.subarray(8), app.index);
     }
     for (const e of rd.committed) {
       if (e.index !== n.app.index + 1) {
         throw new SimViolation(`${n.id} applies ${e.index} after ${n.app.index}`);
       }
       n.app = { index: e.index, hash: hashEntry(n.app.hash, e) };
+      this.machine?.apply(n.id, e);
       this.checker.applied(n.id, e.index, n.app.hash);
       this.checker.committed(n.id, e.index, e.term);
       this.stats.committed++;
@@ -311,6 +344,7 @@ export class ClusterSim {
       this.processReady(n);
     }
     for (const n of this.live()) this.observe(n);
+    this.machine?.check();
   }
 
   private injectFaults(): void {
@@ -372,7 +406,9 @@ export class ClusterSim {
   }
 
   private tryPropose(n: SimNode): void {
-    const data = new TextEncoder().encode(`p${this.world.seed}-${++this.proposalSeq}`);
+    const seq = ++this.proposalSeq;
+    const data = this.machine?.propose(n.id, this.now) ??
+      new TextEncoder().encode(`p${this.world.seed}-${seq}`);
     this.expected(() => n.raft?.propose(data));
   }
 
@@ -413,7 +449,9 @@ export class ClusterSim {
     if (st.applied < st.firstIndex + 2) return;
     const meta = raft.snapshotMetaAt(st.applied);
     if (n.app.index !== st.applied) throw new SimViolation(`${n.id} app and raft disagree`);
-    const snap: Snapshot = { meta, data: encodeApp(n.app, this.rand.int(0, 300)) };
+    const data = this.machine === undefined ? encodeApp(n.app, this.rand.int(0, 300)) :
+      encodeAppWithImage(n.app, this.machine.snapshot(n.id));
+    const snap: Snapshot = { meta, data };
     raft.compact(snap);
     n.disk.snapshot = snap;
     n.disk.entries = n.disk.entries.filter((e) => e.index > meta.index);
@@ -492,7 +530,8 @@ export class ClusterSim {
     for (const n of this.nodes.values()) if (n.raft === null) this.start(n);
     this.decommissionRemoved();
     this.log('liveness phase');
-    const marker = new TextEncoder().encode(`live-${this.world.seed}`);
+    const marker = this.machine?.marker(this.world.seed) ??
+      new TextEncoder().encode(`live-${this.world.seed}`);
     for (let i = 0; i < this.world.livenessBudgetSteps; i++) {
       const leader = this.live().find((n) => n.raft?.status().role === 'leader');
       if (leader?.raft != null) {
@@ -588,6 +627,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Run one seed; returns its stats or throws SimFailure. */
-export function runSeed(world: SimWorld, trace?: (line: string) => void): SimStats {
-  return new ClusterSim(world, trace).run();
+export function runSeed(world: SimWorld, trace?: (line: string) => void,
+  machine?: SimMachine): SimStats {
+  return new ClusterSim(world, trace, machine).run();
 }

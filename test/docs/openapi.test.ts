@@ -2,7 +2,7 @@
 // agree with src/http/envelope.ts, Retry-After on 503/429, and every route the lock node
 // registers documented with the same method. Queue and cache routes are checked by scanning
 // their route files once they exist; until then their operations must say they are planned.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -190,6 +190,8 @@ function lockNodeRoutes(): Set<string> {
  * cheap to build here. Empty when the service has no route file yet. */
 function scannedRoutes(dir: string): Set<string> {
   const out = new Set<string>();
+  // A service not started yet has no folder in a fresh clone (git keeps no empty folders).
+  if (!existsSync(new URL(dir, ROOT))) return out;
   const files = readdirSync(new URL(dir, ROOT)).filter((f) => /routes.*\.ts$/.test(f));
   for (const f of files) {
     const src = readFileSync(new URL(`${dir}/${f}`, ROOT), 'utf8');

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { DsyncError, UnavailableError } from '../errors.js';
 import type { RaftGroup } from '../runtime/raft-group.js';
 import type {
-  LockCommand, LockEvent, LockMode, LockResult, LockView,
+  LockCommand, LockEvent, LockResult, LockView,
 } from './commands.js';
 import { LockStateMachine } from './lock-state-machine.js';
 import type { LockMetrics } from './lock-metrics.js';
@@ -25,22 +25,11 @@ export interface LockServiceOptions {
   readonly dutyIntervalMs: number;
 }
 
-export interface AcquireRequest {
-  readonly name: string;
-  readonly owner: string;
-  readonly mode: LockMode;
-  readonly ttlMs: number;
-  readonly waitMs: number;
-  readonly requestId?: string;
-}
+/** An acquire as the routes validated it: the command without its type tag. */
+export type AcquireRequest = Omit<Extract<LockCommand, { type: 'acquire' }>, 'type'>;
 
-export interface Grant {
-  readonly name: string;
-  readonly owner: string;
-  readonly mode: LockMode;
-  readonly token: number;
-  readonly expiresAt: number;
-}
+/** What a granted acquire answers (API.md): the `granted` result without its tag. */
+export type Grant = Omit<Extract<LockResult, { type: 'granted' }>, 'type'>;
 
 interface Waiting {
   settle(r: LockResult): void;

@@ -157,6 +157,12 @@ export class LockService {
 
   private grantOrThrow(r: LockResult): Grant {
     if (r.type !== 'granted') throw this.toError(r);
+    // A grant is only worth answering while its lease runs: one that committed (or was
+    // handed over) after its lease ran out must not reach a client as if it held the lock.
+    if (r.expiresAt <= this.o.group.now()) {
+      throw new UnavailableError('the grant committed after its lease had run out (the ' +
+        'cluster was slow or changing leader); acquire again with the same owner');
+    }
     this.o.metrics.grants.inc();
     return { name: r.name, owner: r.owner, mode: r.mode, token: r.token, expiresAt: r.expiresAt };
   }

@@ -38,6 +38,18 @@ describe('checkLockHistory', () => {
     expect(kinds([hold('a', 7, 0, 1, 3), hold('a', 7, 2, 2.5, 6)])).toEqual([]);
   });
 
+  it('accepts a grant that returned after the client\'s lease bound (an empty hold)', () => {
+    // The reply was delayed past the lease; the client never held it. Seen in the fault test:
+    // token 554 sent at 53889, returned at 56877 while token 566 was held 56089..58209.
+    expect(kinds([
+      hold('b', 566, 55378, 56089, 58209),
+      hold('a', 554, 53890, 56877, 56877, { endedBy: 'lease' }),
+    ])).toEqual([]);
+    // Its token is still checked: an empty hold that returned before b was sent must be lower.
+    expect(kinds([hold('a', 600, 0, 10, 10, { endedBy: 'lease' }), hold('b', 566, 20, 21, 30)]))
+      .toEqual(['token_order']);
+  });
+
   it('finds two overlapping exclusive holds on one lock', () => {
     const v = checkLockHistory([hold('a', 10, 0, 1, 5), hold('b', 11, 0.5, 4, 8)]);
     expect(v.map((x) => x.kind)).toEqual(['overlap']);

@@ -120,6 +120,10 @@ function overlaps(holds: readonly LockHold[]): LockViolation[] {
     list.sort((a, b) => a.grantReturnedAt - b.grantReturnedAt);
     let active: LockHold[] = [];
     for (const h of list) {
+      // A grant that came back after the client's own lease bound had passed (a reply delayed
+      // by a pause or a partition) is an empty hold: the client never had a moment in which it
+      // could use it, so it cannot overlap anything. Its token is still checked below.
+      if (h.endAt <= h.grantReturnedAt) continue;
       // Intervals touching at one instant do not overlap: release sent, then grant returned.
       active = active.filter((a) => a.endAt > h.grantReturnedAt);
       for (const a of active) {

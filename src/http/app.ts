@@ -91,7 +91,14 @@ function observe(opts: CreateAppOptions) {
     const reqId = REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
     const state = ctx.state as AppState;
     state.reqId = reqId;
-    state.log = opts.logger.child({ reqId });
+    // The request's child logger is made on first use: most requests never log, and a pino
+    // child per request is a measurable share of a cache hit's CPU.
+    let log: Logger | undefined;
+    Object.defineProperty(state, 'log', {
+      configurable: true, enumerable: true,
+      get: () => (log ??= opts.logger.child({ reqId })),
+      set: (l: Logger) => { log = l; },
+    });
     state.rawBody = Buffer.alloc(0);
     ctx.set(REQUEST_ID_HEADER, reqId);
     const endTimer = http.duration.startTimer();
@@ -104,8 +111,10 @@ function observe(opts: CreateAppOptions) {
       const method = KNOWN_METHODS.has(ctx.method) ? ctx.method : 'OTHER';
       const seconds = endTimer({ route, method });
       http.requests.inc({ route, method, status: String(ctx.status) });
-      state.log.debug({ method: ctx.method, url: ctx.url, status: ctx.status,
-        durationMs: Math.round(seconds * 1e4) / 10 }, 'request');
+      if (opts.logger.isLevelEnabled('debug')) {
+        state.log.debug({ method: ctx.method, url: ctx.url, status: ctx.status,
+          durationMs: Math.round(seconds * 1e4) / 10 }, 'request');
+      }
     }
   };
 }

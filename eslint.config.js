@@ -9,7 +9,8 @@ const impureGlobals = [
 ].map((name) => ({ name, message: 'src/raft is a pure core: time, IO and timers come from outside.' }));
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bin/**', 'eslint.config.js', 'benchmarks/k6/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bin/**', 'eslint.config.js', 'benchmarks/k6/**',
+    'test/.mutants/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -3,7 +3,7 @@
 // clocks with bounded rate drift, clients issuing reads/writes/deletes, and pod restarts
 // (crash in write-through worlds, graceful in write-back worlds: write-back by design loses
 // the dirty lines of a crashed pod). Every step checks the single-writer invariant; the
-// client history is kept for the linearizability checker.
+// client history is kept for the linearizability checker. runCoherenceSeed runs one seed.
 
 import { seededRand, type Rand } from '../../src/raft/rand.js';
 import { CoherenceNode } from '../../src/cache/coherence.js';
@@ -12,7 +12,9 @@ import {
   describeMsg, type CacheValue, type CoherenceEffect, type CoherenceMsg, type OpResult,
 } from '../../src/cache/coherence-messages.js';
 import { HashRing } from '../../src/ring/hash-ring.js';
-import type { RegisterOp } from '../support/linearizability.js';
+import {
+  checkLinearizable, describeReport, type GaveUp, type RegisterOp,
+} from '../support/linearizability.js';
 
 export interface WorldParams {
   readonly pods: number;
@@ -111,7 +113,10 @@ export class World {
   failedSince = 0;
   stats = { sent: 0, lost: 0, restarts: 0, completed: 0, failed: 0, evictions: 0, hits: 0 };
 
-  constructor(readonly seed: number, private readonly tracing = false, params?: WorldParams) {
+  /** `node` is the coherence core the pods run: CoherenceNode, or a variant with a planted
+   * bug (test/support/mutant.ts). */
+  constructor(readonly seed: number, private readonly tracing = false, params?: WorldParams,
+    private readonly node: typeof CoherenceNode = CoherenceNode) {
     this.rand = seededRand(seed);
     this.params = params ?? paramsFromSeed(seed);
     this.keys = Array.from({ length: this.params.keys }, (_, i) => `k${i}`);
@@ -139,7 +144,7 @@ export class World {
   private start(pod: Pod): void {
     pod.incarnation++;
     pod.draining = false;
-    pod.node = new CoherenceNode({
+    pod.node = new this.node({
       self: pod.id, incarnation: pod.incarnation, homeOf: (k) => this.ring.ownerOf(k)!,
       nowMs: this.localNow(pod), leaseMs: LEASE_MS, driftMarginMs: DRIFT_MARGIN_MS,
       retryMs: 150, requestTimeoutMs: 1500, flushIntervalMs: 200,
@@ -387,4 +392,56 @@ export class World {
   inFlightMessages(): number {
     return this.net.length;
   }
+}
+
+// ---- one seed, both phases ---------------------------------------------------------------
+
+const FAULT_MS = 6000;
+const HEAL_MS = 4000;
+/** Healed time after which every operation must succeed: longer than the request timeout
+ * and a restarted home's grace period together. */
+const SETTLE_MS = 3000;
+
+export interface CoherenceOutcome {
+  /** Why the seed failed, or null. */
+  readonly error: string | null;
+  readonly world: World;
+  /** Keys whose history the linearizability search gave up on (not a failure by itself). */
+  readonly gaveUp: readonly GaveUp[];
+}
+
+/** A fault phase checking the single-writer invariant after every step, a healed phase that
+ * requires progress on every pod, then the linearizability of every key's history. */
+export function runCoherenceSeed(seed: number, tracing = false,
+  node: typeof CoherenceNode = CoherenceNode): CoherenceOutcome {
+  const world = new World(seed, tracing, undefined, node);
+  const fail = (why: string): CoherenceOutcome => ({ error: why, world, gaveUp: [] });
+  for (let t = 0; t < FAULT_MS; t += STEP_MS) {
+    world.step();
+    const broken = world.checkSingleWriter();
+    if (broken !== null) return fail(`single-writer invariant: ${broken}`);
+  }
+  // Liveness: heal everything; once settled, every operation on every pod must succeed.
+  world.faults = false;
+  for (let t = 0; t < HEAL_MS; t += STEP_MS) {
+    if (t === SETTLE_MS) {
+      world.completedByPod.clear();
+      world.failedSince = 0;
+    }
+    world.step();
+    const broken = world.checkSingleWriter();
+    if (broken !== null) return fail(`single-writer invariant (healed): ${broken}`);
+  }
+  // Every pod completes operations; a few may still time out when many clients hammer one
+  // key (queueing, not a stuck protocol), but a stuck key fails all its operations.
+  const idle = world.pods.filter((p) => (world.completedByPod.get(p.id) ?? 0) === 0);
+  const completed = [...world.completedByPod.values()].reduce((a, b) => a + b, 0);
+  if (world.failedSince > completed / 10 || idle.length > 0) {
+    return fail(`no progress after healing: ${world.failedSince} failed operations, ` +
+      `pods without a completed operation: ${idle.map((p) => p.id).join(', ')}`);
+  }
+  // Every key is checked; any violation fails the seed, give-ups are reported to the caller.
+  const report = checkLinearizable(world.checkedHistory(), { statesMax: 100_000 });
+  if (report.violations.length > 0) return fail(describeReport({ ...report, gaveUp: [] }));
+  return { error: null, world, gaveUp: report.gaveUp };
 }

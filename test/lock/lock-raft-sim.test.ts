@@ -9,7 +9,8 @@
 // (LOCK_SIM_TRACE=1 as well prints the simulator's trace).
 
 import { describe, expect, it } from 'vitest';
-import { runSeed, SimFailure } from '../sim/cluster-sim.js';
+import { emptySimStats, runSeed, SimFailure, type SimStats } from '../sim/cluster-sim.js';
+import { addSimStats, faultShortfalls } from '../sim/fault-coverage.js';
 import { LockWorkload, type LockWorkloadStats } from '../sim/lock-workload.js';
 import { deriveWorld } from '../sim/world.js';
 
@@ -20,6 +21,8 @@ const SEEDS_PER_CHUNK = 75;
 
 interface RunTotals extends LockWorkloadStats {
   failures: string[];
+  /** The simulator's counters, summed over the seeds that completed. */
+  sim: SimStats;
 }
 
 function replayHint(seed: number): string {
@@ -27,11 +30,12 @@ function replayHint(seed: number): string {
 }
 
 function runSeeds(from: number, count: number, trace?: (line: string) => void): RunTotals {
-  const totals: RunTotals = { applied: 0, grants: 0, restores: 0, expiries: 0, failures: [] };
+  const totals: RunTotals = { applied: 0, grants: 0, restores: 0, expiries: 0, failures: [],
+    sim: emptySimStats() };
   for (let seed = from; seed < from + count; seed++) {
     const machine = new LockWorkload(seed);
     try {
-      runSeed(deriveWorld(seed), trace, machine);
+      addSimStats(totals.sim, runSeed(deriveWorld(seed), trace, machine));
     } catch (err) {
       if (!(err instanceof SimFailure)) throw err;
       // The simulator's own hint replays without the lock table: point at this file.
@@ -70,6 +74,8 @@ describe('lock table in the Raft simulator', () => {
       expect(totals.grants).toBeGreaterThan(0);
       expect(totals.expiries).toBeGreaterThan(0);
       expect(totals.restores).toBeGreaterThan(0);
+      // ...under every kind of fault the simulator has.
+      expect(faultShortfalls(totals.sim, hi - lo)).toEqual([]);
     });
   }
 });

@@ -2,8 +2,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { SafetyChecker, SimViolation } from '../sim/checker.js';
-import { runSeed } from '../sim/cluster-sim.js';
-import { deriveWorld } from '../sim/world.js';
+import { emptySimStats, runSeed } from '../sim/cluster-sim.js';
+import { addSimStats, faultShortfalls } from '../sim/fault-coverage.js';
+import { deriveWorld, type SimWorld } from '../sim/world.js';
 import { entry } from './harness.js';
 
 describe('sim safety checker', () => {
@@ -32,6 +33,60 @@ describe('sim safety checker', () => {
     c.readRequested('a', 1);
     expect(() => c.readAnswered('a', 1, 8)).toThrow(/linearizability/);
     expect(() => c.commitSeen('a', 8, 9)).toThrow(/backwards/);
+  });
+});
+
+describe('sim election and commit checks', () => {
+  it('flags a second vote in one term, and a leader elected without a quorum of votes', () => {
+    const c = new SafetyChecker();
+    c.voteGranted('b', 2, 'a');
+    c.voteGranted('b', 2, 'a'); // the same vote, resent
+    c.voteGranted('b', 3, 'c'); // a new term, a new vote
+    expect(() => c.voteGranted('b', 2, 'c')).toThrow(/vote safety: b voted for a and c/);
+    c.elected('a', 2, ['a', 'b', 'c']);
+    expect(() => c.elected('a', 2, ['a', 'b', 'c', 'd', 'e']))
+      .toThrow(/election quorum: a leads term 2 with the votes of \[a,b\]/);
+  });
+
+  it('flags a leader that commits an entry of an earlier term by counting', () => {
+    const c = new SafetyChecker();
+    c.leaderCommitted('a', 4, 7, 4);
+    expect(() => c.leaderCommitted('a', 4, 6, 2)).toThrow(/commit rule/);
+    expect(() => c.leaderCommitted('a', 4, 8, undefined)).toThrow(/commit rule/);
+  });
+});
+
+/** A world with every fault of the simulator switched off. */
+function faultless(w: SimWorld): SimWorld {
+  const off = Object.fromEntries(Object.keys(w.faults).map((k) => [k, 0])) as
+    unknown as SimWorld['faults'];
+  return { ...w, faults: { ...off, healRate: w.faults.healRate },
+    net: { ...w.net, lossRate: 0, dupRate: 0, longDelayRate: 0 } };
+}
+
+describe('sim fault coverage', () => {
+  // Unchanged, these worlds pass (sim.test.ts checks seeds 1..100 in one chunk).
+  const batch = (seeds: number, world: (seed: number) => SimWorld): string[] => {
+    const total = emptySimStats();
+    for (let seed = 1; seed <= seeds; seed++) addSimStats(total, runSeed(world(seed)));
+    return faultShortfalls(total, seeds).map((line) => line.split(':')[0] ?? line);
+  };
+
+  it('flags a batch of CI worlds with their faults switched off', () => {
+    const missing = batch(20, (seed) => faultless(deriveWorld(seed)));
+    for (const kind of ['crashes', 'crashesRandom', 'crashesBeforePersist', 'crashesMidReady',
+      'crashesAfterEarlySend', 'crashesAfterSend', 'restarts', 'quickRestarts', 'partitions',
+      'heals', 'drops', 'cutDrops', 'duplicates', 'longDelays', 'tickSkips']) {
+      expect(missing).toContain(kind);
+    }
+  });
+
+  it('flags one fault switched off alone', () => {
+    const noDup = batch(50, (seed) => {
+      const w = deriveWorld(seed);
+      return { ...w, net: { ...w.net, dupRate: 0 } };
+    });
+    expect(noDup).toEqual(['duplicates']);
   });
 });
 

@@ -1,6 +1,7 @@
 // Safety invariants of Raft (Figure 3 of the paper), checked by the simulator as the run
 // unfolds. Each check throws SimViolation with a description; the simulator adds the seed.
 
+import { quorumSize } from '../../src/raft/quorum.js';
 import type { Entry, NodeId } from '../../src/raft/types.js';
 
 export class SimViolation extends Error {
@@ -32,6 +33,8 @@ export interface LogView {
 export class SafetyChecker {
   /** Election safety: the one leader seen in each term. */
   private readonly leaderOfTerm = new Map<number, NodeId>();
+  /** One vote per term (§5.2, kept across restarts): "voter/term" -> the candidate. */
+  private readonly votedFor = new Map<string, NodeId>();
   /** Log matching: per (index, term) the entry key and the term of the entry before it. */
   private readonly seen = new Map<string, { key: string; prevTerm: number | undefined }>();
   /** Entries known committed somewhere: index -> term. */
@@ -48,6 +51,31 @@ export class SafetyChecker {
     violated(prev === undefined || prev === id,
       () => `election safety: two leaders in term ${term}: ${prev} and ${id}`);
     this.leaderOfTerm.set(term, id);
+  }
+
+  /** A voter granted its vote (a real one, not a pre-vote) to `candidate` in `term`. */
+  voteGranted(voter: NodeId, term: number, candidate: NodeId): void {
+    const key = `${voter}/${term}`;
+    const prev = this.votedFor.get(key);
+    violated(prev === undefined || prev === candidate,
+      () => `vote safety: ${voter} voted for ${prev} and ${candidate} in term ${term}`);
+    this.votedFor.set(key, candidate);
+  }
+
+  /** §5.2: a new leader won its term with the votes of a majority of the voters, its own
+   * included, as they were granted on the wire. */
+  elected(leader: NodeId, term: number, voters: readonly NodeId[]): void {
+    const by = voters.filter((v) => v === leader || this.votedFor.get(`${v}/${term}`) === leader);
+    violated(by.length >= quorumSize(voters.length), () => `election quorum: ${leader} leads ` +
+      `term ${term} with the votes of [${by.join(',')}] of voters [${voters.join(',')}]`);
+  }
+
+  /** §5.4.2: a leader commits by counting replicas only an entry of its own term (earlier
+   * entries commit with it, by the log matching property). */
+  leaderCommitted(leader: NodeId, term: number, index: number, entryTerm: number | undefined):
+    void {
+    violated(entryTerm === term, () => `commit rule: leader ${leader} of term ${term} ` +
+      `advanced its commit to ${index}@${entryTerm}, an entry of an earlier term`);
   }
 
   /** A new leader's log holds every entry committed so far (leader completeness, §5.4). */

@@ -5,11 +5,15 @@
 // before its write, which may take a few steps while the node goes on stepping messages, so
 // followers can hold entries their leader loses in a crash. A safety phase with faults checks
 // the invariants after every step; a liveness phase heals everything and requires progress
-// within a budget.
+// within a budget. Besides the invariants of checker.ts, every message that vouches for local
+// state (a granted vote, an acknowledged entry) is checked against its sender's disk when it
+// leaves, and every leader commit against a quorum of disks. `stats` counts every fault
+// injected, so a batch of seeds can show that its faults really happened (fault-coverage.ts);
+// the RaftNode class is a parameter, so planted-bug variants run here too (sim-mutants).
 
 import { DsyncError } from '../../src/errors.js';
 import { RaftNode, describeMessage } from '../../src/raft/raft.js';
-import type { RaftInit } from '../../src/raft/raft.js';
+import type { RaftInit, RaftOptions } from '../../src/raft/raft.js';
 import { quorumSize } from '../../src/raft/quorum.js';
 import { seededRand } from '../../src/raft/rand.js';
 import type { Rand } from '../../src/raft/rand.js';
@@ -41,6 +45,8 @@ interface SimNode {
   lastSeenIndex: number;
   checkedCommit: number;
   incarnation: number;
+  /** The step of the last crash. */
+  crashedAt: number;
   wasLeaderTerm: number;
   /** A Ready whose early messages left and whose write completes at step `doneAt`. */
   writing: { readonly rd: Ready; readonly doneAt: number } | null;
@@ -56,12 +62,59 @@ export interface SimStats {
   steps: number;
   delivered: number;
   committed: number;
+  /** Leader changes: a node observed leading a term it did not lead before. */
   elections: number;
+  /** Crashes of every kind (the four below and `random`), decommissions excluded. */
   crashes: number;
+  crashesRandom: number;
+  crashesBeforePersist: number;
+  crashesMidReady: number;
+  crashesAfterEarlySend: number;
+  crashesAfterSend: number;
+  /** Restarts of a crashed node (the first start of a node is not counted), and those of
+   * them in the step after the crash. */
+  restarts: number;
+  quickRestarts: number;
+  partitions: number;
+  oneWayPartitions: number;
+  heals: number;
+  /** Messages lost by the network, and messages dropped on a cut link. */
+  drops: number;
+  cutDrops: number;
+  duplicates: number;
+  longDelays: number;
+  /** Messages delivered out of the order they were sent in (the shuffle moved them). */
+  reorders: number;
+  tickSkips: number;
+  slowWrites: number;
+  compactions: number;
   snapshotsSent: number;
+  snapshotsInstalled: number;
   reads: number;
+  readsDropped: number;
+  /** Membership changes proposed, and config entries applied (counted once per index). */
   confChanges: number;
+  confChangesApplied: number;
+  /** Leadership transfers started, and timeoutNow messages delivered. */
+  transfers: number;
+  timeoutNows: number;
 }
+
+/** The counters a run starts from, all zero. */
+export function emptySimStats(): SimStats {
+  return { steps: 0, delivered: 0, committed: 0, elections: 0, crashes: 0, crashesRandom: 0,
+    crashesBeforePersist: 0, crashesMidReady: 0, crashesAfterEarlySend: 0, crashesAfterSend: 0,
+    restarts: 0, quickRestarts: 0, partitions: 0, oneWayPartitions: 0, heals: 0, drops: 0,
+    cutDrops: 0, duplicates: 0, longDelays: 0, reorders: 0, tickSkips: 0, slowWrites: 0,
+    compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0, reads: 0, readsDropped: 0,
+    confChanges: 0, confChangesApplied: 0, transfers: 0, timeoutNows: 0 };
+}
+
+/** The Raft implementation a simulation runs: RaftNode, or a variant with a planted bug. */
+export type RaftNodeClass = new (opts: RaftOptions, init: RaftInit) => RaftNode;
+
+type CrashKind = 'random' | 'beforePersist' | 'midReady' | 'afterEarlySend' | 'afterSend' |
+  'removed';
 
 export class SimFailure extends Error {
   constructor(readonly seed: number, cause: unknown) {
@@ -137,11 +190,12 @@ export class ClusterSim {
   private readCtx = 0;
   private extraNodes = 0;
   private faultsOn = true;
-  readonly stats: SimStats = { steps: 0, delivered: 0, committed: 0, elections: 0, crashes: 0,
-    snapshotsSent: 0, reads: 0, confChanges: 0 };
+  /** Highest config entry index applied anywhere, so each is counted once. */
+  private configAppliedTo = 0;
+  readonly stats: SimStats = emptySimStats();
 
   constructor(readonly world: SimWorld, private readonly trace?: (line: string) => void,
-    private readonly machine?: SimMachine) {
+    private readonly machine?: SimMachine, private readonly raftNode: RaftNodeClass = RaftNode) {
     this.rand = seededRand(world.seed);
     const ids = Array.from({ length: world.nodeCount }, (_, i) => `n${i + 1}`);
     this.bootstrap = { voters: ids, learners: [] };
@@ -164,7 +218,7 @@ export class ClusterSim {
   private addNode(id: NodeId): SimNode {
     const n: SimNode = { id, raft: null, disk: { hardState: null, snapshot: null, entries: [] },
       app: { index: 0, hash: 0 }, lastCommit: 0, lastSeenIndex: 0, checkedCommit: 0,
-      incarnation: 0,
+      incarnation: 0, crashedAt: 0,
       wasLeaderTerm: 0, writing: null };
     this.nodes.set(id, n);
     this.start(n);
@@ -175,8 +229,10 @@ export class ClusterSim {
     const w = this.world.raft;
     const init: RaftInit = { hardState: n.disk.hardState, snapshot: n.disk.snapshot,
       entries: n.disk.entries, config: this.bootstrap };
+    if (n.incarnation > 0) this.stats.restarts++;
     n.incarnation++;
-    n.raft = new RaftNode({ id: n.id, ...w, rand: seededRand(this.rand.int(0, 2 ** 31)) }, init);
+    const rand = seededRand(this.rand.int(0, 2 ** 31));
+    n.raft = new this.raftNode({ id: n.id, ...w, rand }, init);
     // The application restarts from its snapshot and re-applies the committed log.
     n.app = n.disk.snapshot === null ? { index: 0, hash: 0 } : decodeApp(n.disk.snapshot.data);
     this.machine?.start(n.id, n.disk.snapshot?.data.subarray(8) ?? null, n.app.index);
@@ -187,11 +243,18 @@ export class ClusterSim {
     this.log(`start ${n.id} #${n.incarnation} commit=${n.lastCommit}`);
   }
 
-  private crash(n: SimNode, why: string): void {
+  private crash(n: SimNode, why: string, kind: CrashKind): void {
     if (n.raft === null) return;
     n.raft = null;
     n.writing = null; // the write in progress is lost, its early messages are not
-    this.stats.crashes++;
+    n.crashedAt = this.now;
+    const s = this.stats;
+    if (kind === 'random') s.crashesRandom++;
+    else if (kind === 'beforePersist') s.crashesBeforePersist++;
+    else if (kind === 'midReady') s.crashesMidReady++;
+    else if (kind === 'afterEarlySend') s.crashesAfterEarlySend++;
+    else if (kind === 'afterSend') s.crashesAfterSend++;
+    if (kind !== 'removed') s.crashes++;
     this.log(`crash ${n.id} (${why})`);
   }
 
@@ -224,6 +287,7 @@ export class ClusterSim {
       const app = decodeApp(rd.snapshot.data);
       if (app.index !== rd.snapshot.meta.index) throw new SimViolation('snapshot index mismatch');
       n.app = app;
+      this.stats.snapshotsInstalled++;
       this.checker.applied(n.id, app.index, app.hash);
       this.machine?.restore(n.id, rd.snapshot.data.subarray(8), app.index);
     }
@@ -236,12 +300,19 @@ export class ClusterSim {
       this.checker.applied(n.id, e.index, n.app.hash);
       this.checker.committed(n.id, e.index, e.term);
       this.stats.committed++;
+      if (e.type === 'config' && e.index > this.configAppliedTo) {
+        this.configAppliedTo = e.index;
+        this.stats.confChangesApplied++;
+      }
     }
     for (const rs of rd.readStates) {
       this.checker.readAnswered(n.id, rs.ctx, rs.index);
       this.stats.reads++;
     }
-    for (const d of rd.dropped) this.checker.readDropped(n.id, d.ctx);
+    for (const d of rd.dropped) {
+      this.checker.readDropped(n.id, d.ctx);
+      this.stats.readsDropped++;
+    }
   }
 
   /** Drain a node's Ready batches: send early -> (crash?) -> [write takes a few steps] ->
@@ -263,12 +334,13 @@ export class ClusterSim {
       const f = this.world.faults;
       if (rd.earlyMessages.length > 0 && this.faultsOn &&
         this.chance(f.crashAfterEarlySendRate)) {
-        this.crash(n, 'after early send, before persist');
+        this.crash(n, 'after early send, before persist', 'afterEarlySend');
         return;
       }
       const writes = rd.entries.length > 0 || rd.snapshot !== null || rd.hardState !== null;
       if (writes && this.chance(this.world.disk.slowWriteRate)) {
         n.writing = { rd, doneAt: this.now + this.rand.int(1, this.world.disk.maxWriteSteps + 1) };
+        this.stats.slowWrites++;
         break;
       }
       this.finishReady(n, rd);
@@ -279,10 +351,15 @@ export class ClusterSim {
   private finishReady(n: SimNode, rd: Ready): void {
     this.persist(n, rd);
     if (this.faultsOn && this.chance(this.world.faults.crashMidReadyRate)) {
-      this.crash(n, 'after persist, before send');
+      this.crash(n, 'after persist, before send', 'midReady');
       return;
     }
     for (const m of rd.messages) this.send(m);
+    if (rd.messages.length > 0 && this.faultsOn &&
+      this.chance(this.world.faults.crashAfterSendRate)) {
+      this.crash(n, 'after send, before apply', 'afterSend');
+      return;
+    }
     this.apply(n, rd);
     n.raft?.advance(rd);
   }
@@ -292,10 +369,18 @@ export class ClusterSim {
   private send(m: Message): void {
     const net = this.world.net;
     if (m.type === 'snapshot' && m.offset === 0) this.stats.snapshotsSent++;
-    if (this.faultsOn && this.chance(net.lossRate)) return;
+    this.checkDurableBeforeSend(m);
+    if (this.faultsOn && this.chance(net.lossRate)) {
+      this.stats.drops++;
+      return;
+    }
     const copies = this.faultsOn && this.chance(net.dupRate) ? 2 : 1;
+    if (copies > 1) this.stats.duplicates++;
     for (let i = 0; i < copies; i++) {
-      const delay = this.rand.int(0, net.maxDelaySteps + 1);
+      const long = this.faultsOn && this.chance(net.longDelayRate);
+      if (long) this.stats.longDelays++;
+      const delay = long ? this.rand.int(net.maxDelaySteps + 1, net.longDelayStepsMax + 1) :
+        this.rand.int(0, net.maxDelaySteps + 1);
       this.inflight.push({ msg: m, deliverAt: this.now + delay, seq: this.seq++ });
     }
   }
@@ -307,6 +392,7 @@ export class ClusterSim {
     // Shuffle what is due together: reordering beyond what the delays already produce.
     for (let i = due.length - 1; i > 0; i--) {
       const j = this.rand.int(0, i + 1);
+      if (j !== i) this.stats.reorders++;
       const a = due[i];
       const b = due[j];
       if (a !== undefined && b !== undefined) {
@@ -319,12 +405,17 @@ export class ClusterSim {
 
   private deliver(m: Message): void {
     const n = this.nodes.get(m.to);
-    if (n?.raft == null || this.cut.has(`${m.from}>${m.to}`)) return;
+    if (n?.raft == null) return;
+    if (this.cut.has(`${m.from}>${m.to}`)) {
+      this.stats.cutDrops++;
+      return;
+    }
     this.trace?.(`  ${this.now} ${describeMessage(m)}`);
     this.stats.delivered++;
+    if (m.type === 'timeoutNow') this.stats.timeoutNows++;
     n.raft.step(m);
     if (this.faultsOn && this.chance(this.world.faults.crashBeforePersistRate)) {
-      this.crash(n, 'after step, before persist');
+      this.crash(n, 'after step, before persist', 'beforePersist');
       return;
     }
     this.processReady(n);
@@ -339,7 +430,10 @@ export class ClusterSim {
     this.workload();
     this.deliverDue();
     for (const n of this.live()) {
-      if (this.faultsOn && this.chance(this.world.faults.tickSkipRate)) continue;
+      if (this.faultsOn && this.chance(this.world.faults.tickSkipRate)) {
+        this.stats.tickSkips++;
+        continue;
+      }
       n.raft?.tick();
       this.processReady(n);
     }
@@ -352,13 +446,16 @@ export class ClusterSim {
     if (this.chance(f.partitionRate)) this.partition();
     if (this.cut.size > 0 && this.chance(f.healRate)) {
       this.cut.clear();
+      this.stats.heals++;
       this.log('heal');
     }
     for (const n of this.nodes.values()) {
       if (n.raft === null) {
-        if (this.chance(f.restartRate)) this.start(n);
+        const quick = n.crashedAt === this.now - 1 && this.chance(f.quickRestartRate);
+        if (quick) this.stats.quickRestarts++;
+        if (quick || this.chance(f.restartRate)) this.start(n);
       } else if (this.chance(f.crashRate)) {
-        this.crash(n, 'random');
+        this.crash(n, 'random', 'random');
       }
     }
   }
@@ -378,6 +475,8 @@ export class ClusterSim {
         }
       }
     }
+    this.stats.partitions++;
+    if (oneWay) this.stats.oneWayPartitions++;
     this.log(`partition ${oneWay ? 'one-way ' : ''}{${[...side].join(',')}}`);
   }
 
@@ -400,7 +499,10 @@ export class ClusterSim {
     if (this.chance(l.compactRate)) this.compact(any());
     if (churn && this.chance(l.transferRate)) {
       const voters = leader.raft?.status().config.voters ?? [];
-      this.expected(() => leader.raft?.transferLeadership(this.pickOf(voters)));
+      this.expected(() => {
+        leader.raft?.transferLeadership(this.pickOf(voters));
+        this.stats.transfers++;
+      });
     }
     for (const n of live) this.processReady(n);
   }
@@ -455,6 +557,7 @@ export class ClusterSim {
     raft.compact(snap);
     n.disk.snapshot = snap;
     n.disk.entries = n.disk.entries.filter((e) => e.index > meta.index);
+    this.stats.compactions++;
     this.log(`compact ${n.id} at ${meta.index}`);
   }
 
@@ -475,6 +578,7 @@ export class ClusterSim {
     const st = raft.status();
     this.checker.commitSeen(n.id, st.commit, n.lastCommit);
     if (st.role === 'leader' && st.commit > n.lastCommit) {
+      this.checker.leaderCommitted(n.id, st.term, st.commit, raft.entryAt(st.commit)?.term);
       this.checkDurableQuorum(n, st.commit, n.lastSeenIndex);
     }
     n.lastCommit = st.commit;
@@ -490,8 +594,30 @@ export class ClusterSim {
         n.wasLeaderTerm = st.term;
         this.stats.elections++;
         this.log(`leader ${n.id} term ${st.term}`);
+        this.checker.elected(n.id, st.term, st.config.voters);
         this.checker.newLeader({ id: n.id, term: st.term, firstIndex: st.firstIndex,
           lastIndex: st.lastIndex, entryAt: (i) => raft.entryAt(i) });
+      }
+    }
+  }
+
+  /** What a message vouches for is on its sender's disk (Figure 2: persistent state is
+   * updated on stable storage before responding): a granted vote, an acknowledged entry. */
+  private checkDurableBeforeSend(m: Message): void {
+    if (m.type === 'voteResp' && m.granted) this.checker.voteGranted(m.from, m.term, m.to);
+    const d = this.nodes.get(m.from)?.disk;
+    if (d === undefined) return;
+    if (m.type === 'voteResp' && m.granted) {
+      const hs = d.hardState;
+      if (hs?.term !== m.term || hs.vote !== m.to) {
+        throw new SimViolation(`durability: ${m.from} granted its vote in term ${m.term} to ` +
+          `${m.to} while its disk says term ${hs?.term}, vote ${hs?.vote}`);
+      }
+    } else if (m.type === 'appendResp' && m.success) {
+      const last = (d.snapshot?.meta.index ?? 0) + d.entries.length;
+      if (m.index > last) {
+        throw new SimViolation(`durability: ${m.from} acknowledged entries up to ${m.index} ` +
+          `while its disk ends at ${last}`);
       }
     }
   }
@@ -569,7 +695,7 @@ export class ClusterSim {
       // Still listed by another node (say, an uncommitted addLearner): not removed.
       const others = this.live().filter((o) => o !== n);
       if (others.some((o) => o.raft !== null && listed(o.raft.status().config, n.id))) continue;
-      this.crash(n, 'removed');
+      this.crash(n, 'removed', 'removed');
     }
   }
 
@@ -628,6 +754,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Run one seed; returns its stats or throws SimFailure. */
 export function runSeed(world: SimWorld, trace?: (line: string) => void,
-  machine?: SimMachine): SimStats {
-  return new ClusterSim(world, trace, machine).run();
+  machine?: SimMachine, raftNode?: RaftNodeClass): SimStats {
+  return new ClusterSim(world, trace, machine, raftNode).run();
 }

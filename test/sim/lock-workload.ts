@@ -59,6 +59,13 @@ interface Replica {
   maxToken: number;
 }
 
+/** The lock table implementation the replicas run: LockTable, or a variant with a planted
+ * bug (test/support/mutant.ts). */
+export interface LockTableClass {
+  new (limits: LockLimits): LockTable;
+  restore(image: Uint8Array, limits: LockLimits): LockTable;
+}
+
 export interface LockWorkloadStats {
   applied: number;
   grants: number;
@@ -73,7 +80,8 @@ export class LockWorkload implements SimMachine {
   private readonly digestAt = new Map<number, string>();
   readonly stats: LockWorkloadStats = { applied: 0, grants: 0, restores: 0, expiries: 0 };
 
-  constructor(seed: number, private readonly limits: LockLimits = LOCK_SIM_LIMITS) {
+  constructor(seed: number, private readonly limits: LockLimits = LOCK_SIM_LIMITS,
+    private readonly tables: LockTableClass = LockTable) {
     this.rand = seededRand(seed ^ 0x10c4);
   }
 
@@ -88,14 +96,14 @@ export class LockWorkload implements SimMachine {
 
   start(node: NodeId, image: Uint8Array | null, index: number): void {
     if (image === null) {
-      this.replicas.set(node, { table: new LockTable(this.limits), index, maxToken: 0 });
+      this.replicas.set(node, { table: new this.tables(this.limits), index, maxToken: 0 });
       return;
     }
     this.restore(node, image, index);
   }
 
   restore(node: NodeId, image: Uint8Array, index: number): void {
-    const table = LockTable.restore(image, this.limits);
+    const table = this.tables.restore(image, this.limits);
     this.replicas.set(node, { table, index, maxToken: table.stats().lastToken });
     this.stats.restores++;
     // A restored table must re-encode to the image it came from, and match every other

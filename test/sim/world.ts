@@ -15,6 +15,10 @@ export interface SimWorld {
     readonly lossRate: number;
     readonly dupRate: number;
     readonly maxDelaySteps: number;
+    /** Probability that a message is held up far longer than maxDelaySteps (a stalled
+     * connection, a paused process): it arrives after elections and restarts it predates. */
+    readonly longDelayRate: number;
+    readonly longDelayStepsMax: number;
   };
   readonly faults: {
     readonly partitionRate: number;
@@ -24,7 +28,13 @@ export interface SimWorld {
     readonly crashMidReadyRate: number;
     /** Crash after a Ready's early messages left, before its persist (per such Ready). */
     readonly crashAfterEarlySendRate: number;
+    /** Crash after a Ready's messages left, before it is applied (per such Ready). */
+    readonly crashAfterSendRate: number;
     readonly restartRate: number;
+    /** Probability that a node crashed in the previous step restarts at once (a supervisor
+     * restarting the process): it comes back while the messages of its past life are still in
+     * flight, so state it failed to persist is missed at once. */
+    readonly quickRestartRate: number;
     /** Probability that a node skips a tick in a step (clock drift). */
     readonly tickSkipRate: number;
   };
@@ -71,8 +81,10 @@ export function deriveWorld(seed: number): SimWorld {
   // Without PreVote and CheckQuorum a removed server that missed its removal disrupts every
   // election (dissertation §4.2.3); such worlds run without membership changes.
   const membership = preVote || checkQuorum;
-  const world: Omit<SimWorld, 'faults' | 'disk'> & {
-    faults: Omit<SimWorld['faults'], 'crashAfterEarlySendRate'>;
+  const world: Omit<SimWorld, 'faults' | 'disk' | 'net'> & {
+    faults: Omit<SimWorld['faults'],
+      'crashAfterEarlySendRate' | 'crashAfterSendRate' | 'quickRestartRate'>;
+    net: Omit<SimWorld['net'], 'longDelayRate' | 'longDelayStepsMax'>;
   } = {
     seed,
     nodeCount: r.next() < 0.6 ? 3 : 5,
@@ -113,7 +125,9 @@ export function deriveWorld(seed: number): SimWorld {
   // Drawn last so that adding them kept every other field of existing seeds' worlds.
   return {
     ...world,
-    faults: { ...world.faults, crashAfterEarlySendRate: f(0, 0.02) },
+    faults: { ...world.faults, crashAfterEarlySendRate: f(0, 0.02),
+      crashAfterSendRate: f(0, 0.01), quickRestartRate: f(0, 0.6) },
     disk: { slowWriteRate: pick(r, 0, 0.6), maxWriteSteps: r.int(1, 4) },
+    net: { ...world.net, longDelayRate: f(0, 0.02), longDelayStepsMax: r.int(8, 40) },
   };
 }

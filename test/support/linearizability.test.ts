@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkLinearizable, type RegisterOp, type RegisterValue } from './linearizability.js';
+import {
+  checkLinearizable, describeReport, type RegisterOp, type RegisterValue,
+} from './linearizability.js';
 
 const w = (key: string, value: string | null, call: number, ret: number | null): RegisterOp =>
   ({ op: 'write', key, value, call, ret });
@@ -9,7 +11,7 @@ const r = (key: string, value: string | null, call: number, ret: number | null):
 
 describe('checkLinearizable (register per key)', () => {
   it('accepts the empty history and sequential histories', () => {
-    expect(checkLinearizable([])).toEqual({ ok: true });
+    expect(checkLinearizable([])).toEqual({ ok: true, keys: [], violations: [], gaveUp: [] });
     expect(checkLinearizable([r('k', null, 0, 1), w('k', 'a', 2, 3), r('k', 'a', 4, 5)]).ok)
       .toBe(true);
   });
@@ -25,11 +27,11 @@ describe('checkLinearizable (register per key)', () => {
       w('x', 'ok', 0, 1), w('k', 'a', 0, 1), w('k', 'b', 2, 3), r('k', 'a', 4, 5),
     ]);
     expect(res.ok).toBe(false);
-    if (res.ok === false) {
-      expect(res.key).toBe('k');
-      expect(res.counterexample.history).toHaveLength(3);
-      expect(res.counterexample.longestLinearization.length).toBeGreaterThan(0);
-    }
+    expect(res.keys.map((k) => [k.key, k.verdict])).toEqual([['k', 'violation'], ['x', 'ok']]);
+    const [v] = res.violations;
+    expect(v?.key).toBe('k');
+    expect(v?.counterexample.history).toHaveLength(3);
+    expect(v?.counterexample.longestLinearization.length).toBeGreaterThan(0);
   });
 
   it('rejects a read of a value never written, and reads that flip back', () => {
@@ -66,6 +68,31 @@ describe('checkLinearizable (register per key)', () => {
     h.push(r('k', 'never', 101, 102));
     const res = checkLinearizable(h, { statesMax: 500 });
     expect(res.ok).toBe('unknown');
+    expect(res.gaveUp).toEqual([{ key: 'k', verdict: 'gaveUp', exploredStates: 501, ops: 15 }]);
+    expect(describeReport(res)).toMatch(/gave up on 1 key\(s\).*k \(15 ops, 501 states\)/);
+  });
+
+  it('checks every key, past one it gives up on, and reports each verdict', () => {
+    // 'a' needs a wide search, 'b' and 'd' are not linearizable, 'c' is.
+    const h: RegisterOp[] = [];
+    for (let i = 0; i < 14; i++) h.push(w('a', `v${i}`, 0, 100));
+    h.push(r('a', 'never', 101, 102));
+    h.push(w('b', 'x', 0, 1), r('b', null, 2, 3));
+    h.push(w('c', 'y', 0, 1), r('c', 'y', 2, 3));
+    h.push(r('d', 'ghost', 0, 1));
+    const res = checkLinearizable(h, { statesMax: 500 });
+    expect(res.keys.map((k) => `${k.key}:${k.verdict}`))
+      .toEqual(['a:gaveUp', 'b:violation', 'c:ok', 'd:violation']);
+    expect(res.ok).toBe(false);
+    expect(res.violations.map((v) => v.key)).toEqual(['b', 'd']);
+    expect(res.gaveUp.map((g) => g.key)).toEqual(['a']);
+    const text = describeReport(res);
+    expect(text).toContain('history of b is not linearizable');
+    expect(text).toContain('history of d is not linearizable');
+    expect(text).toContain('gave up on 1 key(s)');
+    // Without the violations the verdict is 'unknown', not ok.
+    const rest = h.filter((o) => o.key === 'a' || o.key === 'c');
+    expect(checkLinearizable(rest, { statesMax: 500 }).ok).toBe('unknown');
   });
 
   it('checks a long sequential history quickly', () => {

@@ -1,6 +1,8 @@
 // A Wing–Gong linearizability checker (with the memoisation of Lowe's WGL variant) for a
 // read/write register per key. Registers are independent, so the history is split by key and
-// each key is checked on its own (P-compositionality), which keeps the search small.
+// each key is checked on its own (P-compositionality), which keeps the search small. Every
+// key is checked, whatever the verdict on the others, and the report gives each key's
+// verdict: a search that gives up on one key must not hide a violation on the next.
 //
 // Operations whose outcome is unknown (pending: the caller gave up, the node crashed) have
 // `ret: null`: a pending write may take effect at any point after its call or never; a
@@ -22,18 +24,35 @@ export interface RegisterOp {
   readonly label?: string;
 }
 
-export type LinearizabilityResult =
-  | { readonly ok: true }
-  | {
-      readonly ok: false;
-      readonly key: string;
-      /** The key's history sorted by call, and the longest linearisable prefix found. */
-      readonly counterexample: {
-        readonly history: readonly RegisterOp[];
-        readonly longestLinearization: readonly RegisterOp[];
-      };
-    }
-  | { readonly ok: 'unknown'; readonly key: string; readonly exploredStates: number };
+export interface Violation {
+  readonly key: string;
+  readonly verdict: 'violation';
+  /** The key's history sorted by call, and the longest linearisable prefix found. */
+  readonly counterexample: {
+    readonly history: readonly RegisterOp[];
+    readonly longestLinearization: readonly RegisterOp[];
+  };
+}
+
+/** The search hit its bound on this key: neither linearizable nor a violation is known. */
+export interface GaveUp {
+  readonly key: string;
+  readonly verdict: 'gaveUp';
+  readonly exploredStates: number;
+  readonly ops: number;
+}
+
+export type KeyVerdict = { readonly key: string; readonly verdict: 'ok' } | Violation | GaveUp;
+
+export interface LinearizabilityReport {
+  /** false when some key is not linearizable; 'unknown' when none is but the search gave up
+   * on some; true when every key is linearizable. */
+  readonly ok: boolean | 'unknown';
+  /** Every key of the history, in key order. */
+  readonly keys: readonly KeyVerdict[];
+  readonly violations: readonly Violation[];
+  readonly gaveUp: readonly GaveUp[];
+}
 
 export interface CheckOptions {
   /** Value of every register before the history, default null. */
@@ -47,7 +66,7 @@ export const DEFAULT_CHECK_STATES_MAX = 200_000;
 export function checkLinearizable(
   history: readonly RegisterOp[],
   opts: CheckOptions = {},
-): LinearizabilityResult {
+): LinearizabilityReport {
   const byKey = new Map<string, RegisterOp[]>();
   for (const op of history) {
     if (op.ret !== null && op.ret < op.call) throw new Error(`op returns before its call: ${op.key}`);
@@ -56,12 +75,32 @@ export function checkLinearizable(
     if (ops === undefined) byKey.set(op.key, (ops = []));
     ops.push(op);
   }
+  const keys: KeyVerdict[] = [];
   for (const [key, ops] of [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const result = checkKey(key, ops, opts.initial?.(key) ?? null,
-      opts.statesMax ?? DEFAULT_CHECK_STATES_MAX);
-    if (result.ok !== true) return result;
+    keys.push(checkKey(key, ops, opts.initial?.(key) ?? null,
+      opts.statesMax ?? DEFAULT_CHECK_STATES_MAX));
   }
-  return { ok: true };
+  const violations = keys.filter((k): k is Violation => k.verdict === 'violation');
+  const gaveUp = keys.filter((k): k is GaveUp => k.verdict === 'gaveUp');
+  const ok = violations.length > 0 ? false : gaveUp.length > 0 ? 'unknown' : true;
+  return { ok, keys, violations, gaveUp };
+}
+
+/** The violations with their counterexamples and the keys given up on, for a failure
+ * message; empty when every key is linearizable. */
+export function describeReport(report: LinearizabilityReport): string {
+  const parts = report.violations.map((v) => `history of ${v.key} is not linearizable:\n` +
+    `${describeOps(v.counterexample.history)}\nlongest linearizable prefix:\n` +
+    describeOps(v.counterexample.longestLinearization));
+  if (report.gaveUp.length > 0) parts.push(describeGaveUp(report.gaveUp));
+  return parts.join('\n');
+}
+
+/** One line naming the keys the search gave up on. */
+export function describeGaveUp(gaveUp: readonly GaveUp[]): string {
+  return `gave up on ${gaveUp.length} key(s) (search bound reached; raise statesMax or ` +
+    `shorten the history): ${gaveUp.map((g) => `${g.key} (${g.ops} ops, ` +
+      `${g.exploredStates} states)`).join(', ')}`;
 }
 
 interface Frame {
@@ -77,7 +116,7 @@ function checkKey(
   unsorted: readonly RegisterOp[],
   initial: RegisterValue,
   statesMax: number,
-): LinearizabilityResult {
+): KeyVerdict {
   const ops = [...unsorted].sort((a, b) => a.call - b.call);
   const n = ops.length;
   const retOf = (i: number): number => ops[i]!.ret ?? Number.POSITIVE_INFINITY;
@@ -100,7 +139,7 @@ function checkKey(
   };
 
   while (stack.length > 0) {
-    if (doneCompleted === completed) return { ok: true };
+    if (doneCompleted === completed) return { key, verdict: 'ok' };
     const frame = stack[stack.length - 1]!;
     while (firstUndone < n && done[firstUndone] === 1) firstUndone++;
     // The earliest response among ops not yet linearised bounds which ops may go next: an op
@@ -123,7 +162,9 @@ function checkKey(
       const memo = `${hashLo}:${hashHi}|${typeof state}:${String(state)}`;
       if (seen.has(memo)) { flip(i); continue; }
       seen.add(memo);
-      if (++explored > statesMax) return { ok: 'unknown', key, exploredStates: explored };
+      if (++explored > statesMax) {
+        return { key, verdict: 'gaveUp', exploredStates: explored, ops: n };
+      }
       done[i] = 1;
       if (op.ret !== null) doneCompleted++;
       stack.push({ state, via: i, next: 0 });
@@ -142,10 +183,10 @@ function checkKey(
       if (ops[frame.via]!.ret !== null) doneCompleted--;
     }
   }
-  if (doneCompleted === completed) return { ok: true };
+  if (doneCompleted === completed) return { key, verdict: 'ok' };
   return {
-    ok: false,
     key,
+    verdict: 'violation',
     counterexample: { history: ops, longestLinearization: longest.map((i) => ops[i]!) },
   };
 }

@@ -7,11 +7,10 @@
 // that leave the copied folder are rewritten to the original files, so the copy shares
 // errors, assertions and types with the rest of the code (instanceof keeps working).
 
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { pathToFileURL } from 'node:url';
+import { REPO_ROOT, tsFilesUnder } from './source-files.js';
 /** Ignored by git, eslint and tsc; each mutant gets its own directory, removed after use. */
 export const MUTANTS_DIR = join(REPO_ROOT, 'test', '.mutants');
 
@@ -51,16 +50,6 @@ export function mutateSources(spec: MutantSpec, sources: Map<string, string>): v
   }
 }
 
-function tsFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...tsFiles(p));
-    else if (name.endsWith('.ts')) out.push(p);
-  }
-  return out;
-}
-
 const RELATIVE_IMPORT = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.\.?\/[^'"]+)\2/g;
 
 /** Points the relative imports of `text` (a file at `original`, copied to `copy`) that leave
@@ -82,8 +71,8 @@ function rewriteImports(text: string, original: string, copy: string, folder: st
 export async function loadMutant<T>(spec: MutantSpec, entry: string): Promise<T> {
   const folder = resolve(REPO_ROOT, spec.folder);
   const sources = new Map<string, string>();
-  for (const file of tsFiles(folder)) {
-    sources.set(relative(REPO_ROOT, file).split(sep).join('/'), readFileSync(file, 'utf8'));
+  for (const file of tsFilesUnder(spec.folder)) {
+    sources.set(file, readFileSync(join(REPO_ROOT, file), 'utf8'));
   }
   mutateSources(spec, sources);
   const dir = join(MUTANTS_DIR, `${spec.name}-${process.pid}-${++counter}`);

@@ -1,7 +1,8 @@
 // npm run sim -- --seeds 10000 [--from 1]   run many seeds with a progress line
 // npm run sim -- --seed 42                   replay one seed with a verbose trace
 
-import { runSeed, SimFailure } from './cluster-sim.js';
+import { emptySimStats, runSeed, SimFailure } from './cluster-sim.js';
+import { addSimStats, faultShortfalls } from './fault-coverage.js';
 import { deriveWorld } from './world.js';
 
 const PROGRESS_INTERVAL_MS = 3000;
@@ -31,10 +32,10 @@ function many(from: number, count: number): number {
   let last = Date.now();
   const started = last;
   let failures = 0;
-  let committed = 0;
+  const total = emptySimStats();
   for (let seed = from; seed < from + count; seed++) {
     try {
-      committed += runSeed(deriveWorld(seed)).committed;
+      addSimStats(total, runSeed(deriveWorld(seed)));
     } catch (err) {
       failures++;
       console.log(err instanceof SimFailure ? err.message : String(err));
@@ -48,8 +49,11 @@ function many(from: number, count: number): number {
   }
   const ms = Date.now() - started;
   console.log(`${count} seeds in ${(ms / 1000).toFixed(1)} s (${(ms / count).toFixed(1)} ms/seed),` +
-    ` ${committed} entries applied, ${failures} failed`);
-  return failures === 0 ? 0 : 1;
+    ` ${total.committed} entries applied, ${failures} failed`);
+  console.log(`faults and events: ${JSON.stringify(total)}`);
+  const short = faultShortfalls(total, count - failures);
+  for (const line of short) console.log(`too few: ${line}`);
+  return failures === 0 && short.length === 0 ? 0 : 1;
 }
 
 const seed = arg('seed');

@@ -37,8 +37,9 @@ export class DsyncError extends Error {
 }
 
 export class InvalidArgumentError extends DsyncError {
-  constructor(field: string, message: string) {
-    super('INVALID_ARGUMENT', message, { details: { field } });
+  /** `details` go beside `field` in the envelope (e.g. the limit that was passed). */
+  constructor(field: string, message: string, details: Record<string, unknown> = {}) {
+    super('INVALID_ARGUMENT', message, { details: { ...details, field } });
     this.name = 'InvalidArgumentError';
   }
 }

@@ -1,6 +1,8 @@
 // Request bodies, read by us with a byte limit (API.md: 413 over the limit, 400 for malformed
 // JSON). The limit is checked against Content-Length before reading anything and again while
-// streaming, since chunked bodies declare no length.
+// streaming, since chunked bodies declare no length. Nesting depth is bounded as well, before
+// JSON.parse: a value nested thousands deep parses, but everything that walks it afterwards
+// by recursion (JSON.stringify, zod, msgpack) overflows the stack.
 import type { IncomingMessage } from 'node:http';
 import { DsyncError, InvalidArgumentError } from '../errors.js';
 import { assert } from '../assert.js';
@@ -51,9 +53,49 @@ export async function readBodyBytes(req: IncomingMessage, bytesMax: number): Pro
   });
 }
 
+/** Deepest nesting of arrays and objects in a request body, the body itself being level 1:
+ * a cache value inside `{"value": …}` may nest 63 levels. Deeper is 400 INVALID_ARGUMENT. */
+export const BODY_DEPTH_MAX = 64;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_ARRAY = 0x5b;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_ARRAY = 0x5d;
+const CLOSE_OBJECT = 0x7d;
+
+/** True when JSON text nests arrays and objects deeper than `depthMax`: one linear pass over
+ * the bytes, no recursion, brackets inside strings skipped. UTF-8 continuation bytes are never
+ * ASCII, so scanning bytes is exact. Malformed text is left to JSON.parse to reject. */
+export function nestedDeeperThan(bytes: Uint8Array, depthMax: number): boolean {
+  // A valid document of depth d has at least 2d bytes of brackets.
+  if (bytes.length <= 2 * depthMax) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) {
+      inString = true;
+    } else if (b === OPEN_ARRAY || b === OPEN_OBJECT) {
+      if (++depth > depthMax) return true;
+    } else if (b === CLOSE_ARRAY || b === CLOSE_OBJECT) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /** Parses JSON bytes; an empty body is `undefined` (routes decide whether they need one). */
-export function parseJsonBytes(bytes: Buffer): unknown {
+export function parseJsonBytes(bytes: Buffer, depthMax: number = BODY_DEPTH_MAX): unknown {
   if (bytes.length === 0) return undefined;
+  if (nestedDeeperThan(bytes, depthMax)) {
+    throw new InvalidArgumentError('body', `request body nests arrays and objects deeper than ` +
+      `${depthMax} levels; flatten it (a deep structure can be stored as a JSON string)`,
+      { depthMax });
+  }
   try {
     return JSON.parse(bytes.toString('utf8')) as unknown;
   } catch (err) {

@@ -4,9 +4,12 @@
 // deadline, then cut whatever is left.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { assert } from '../assert.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { AppKoa } from './app.js';
+import { errorResponse } from './envelope.js';
 
 /** Idle keep-alive sockets are closed after this. Longer than the 4 s undici keeps an idle
  * socket by default, so the client (which reuses it) closes first and never races our close. */
@@ -54,6 +57,7 @@ export async function startServer(app: AppKoa, opts: ServerOptions): Promise<Run
     app.callback(),
   );
   server.maxConnections = opts.connectionsMax ?? DEFAULT_CONNECTIONS_MAX;
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
@@ -65,6 +69,31 @@ export async function startServer(app: AppKoa, opts: ServerOptions): Promise<Run
   const host = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return { server, port, url: `http://${urlHost}:${port}`, close: (ms) => closeServer(server, ms) };
+}
+
+/** Node's default answer to a request it cannot parse (an unknown method, a malformed header,
+ * bytes that are not HTTP) is a bare 400 without a body; API.md wants the error envelope on
+ * every error, so write it ourselves. As Node does, a socket that already carries a response
+ * (pipelining) or is gone is only destroyed, and a request that was too slow gets a 408. */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  const s = socket as Partial<Socket> & Duplex;
+  if (err.code === 'ECONNRESET' || !socket.writable || (s.bytesWritten ?? 0) > 0) {
+    socket.destroy();
+    return;
+  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  const what = err.code === 'HPE_HEADER_OVERFLOW' ? 'its headers are too large'
+    : `it is not valid HTTP/1.1 (${err.code ?? 'parse error'})`;
+  const res = errorResponse(new InvalidArgumentError('request', `the node could not read the ` +
+    `request: ${what}; send a well-formed request with a standard method (GET, PUT, POST, ` +
+    'DELETE) and headers under 16 KiB'));
+  const body = JSON.stringify(res.body);
+  socket.end(`HTTP/1.1 ${res.status} Bad Request\r\nContent-Type: application/json; ` +
+    `charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close` +
+    `\r\n\r\n${body}`);
 }
 
 export async function closeServer(

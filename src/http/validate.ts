@@ -56,6 +56,24 @@ export function parseName(value: string | undefined, field: string): string {
   return checkName(value, field, NAME_BYTES_MAX);
 }
 
+/** The header that names the calling client (the SDK sends one per client instance). */
+export const CLIENT_ID_HEADER = 'x-dsync-client';
+/** Client ids: printable ASCII, like request ids; they travel in every Raft entry. */
+export const CLIENT_ID_BYTES_MAX = 128;
+const CLIENT_ID_RE = new RegExp(`^[\\x21-\\x7e]{1,${CLIENT_ID_BYTES_MAX}}$`);
+
+/** The caller's x-dsync-client, or null when it sent none; anything but 1..128 printable ASCII
+ * characters is a 400 (it is stored with every de-duplicated command). */
+export function clientIdOf(ctx: { get(name: string): string }): string | null {
+  const v = ctx.get(CLIENT_ID_HEADER);
+  if (v === '') return null;
+  if (!CLIENT_ID_RE.test(v)) {
+    throw new InvalidArgumentError(CLIENT_ID_HEADER, `${CLIENT_ID_HEADER} must be 1 to ` +
+      `${CLIENT_ID_BYTES_MAX} printable ASCII characters (the SDK sends a UUID); fix or omit it`);
+  }
+  return v;
+}
+
 /** Turns a zod error into an InvalidArgumentError naming the first offending path. */
 export function invalidFromZod(err: z.ZodError, root = 'body'): InvalidArgumentError {
   const issue = err.issues[0];
@@ -76,7 +94,9 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, root =
   return res.data;
 }
 
-function nameSchemaOf(bytesMax: number) {
+/** Text of 1..bytesMax bytes of UTF-8 without control characters or lone surrogates (names,
+ * owners, request ids): zod's own max() counts UTF-16 code units, not bytes. */
+export function textSchema(bytesMax: number) {
   return z.string().check((ctx) => {
     const problem = nameProblem(ctx.value, bytesMax);
     if (problem !== null) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
@@ -84,9 +104,9 @@ function nameSchemaOf(bytesMax: number) {
 }
 
 /** Lock names, topics, cache keys inside bodies: 1..256 bytes of UTF-8, no controls. */
-export const nameSchema = nameSchemaOf(NAME_BYTES_MAX);
+export const nameSchema = textSchema(NAME_BYTES_MAX);
 /** Owners and consumer groups: 1..128 bytes of UTF-8, no controls. */
-export const ownerSchema = nameSchemaOf(OWNER_BYTES_MAX);
+export const ownerSchema = textSchema(OWNER_BYTES_MAX);
 
 /** An integer duration in ms within [minMs, maxMs]; API.md: never clamped. */
 export function durationMs(minMs: number, maxMs: number) {

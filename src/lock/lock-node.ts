@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import { UnavailableError } from '../errors.js';
 import type { NodeConfig } from '../config.js';
 import { electionTimeoutMs, peerHttpUrl } from '../config.js';
-import { createApp, type AppContext } from '../http/app.js';
-import { Forwarder, isForwarded } from '../http/forward.js';
+import { createApp } from '../http/app.js';
+import { Forwarder, isForwarded, type LeaderOnly } from '../http/forward.js';
 import { closeServer, startServer, type RunningServer } from '../http/server.js';
 import type { Metrics } from '../observability/metrics.js';
 import { RaftHost } from '../runtime/raft-host.js';
@@ -67,7 +67,7 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
     metrics: metrics.http });
   const urlOf = new Map(cfg.peers.map((p) => [p.id, peerHttpUrl(p)] as const));
 
-  const leaderOnly = async (ctx: AppContext, local: () => Promise<unknown>): Promise<void> => {
+  const leaderOnly: LeaderOnly = async (ctx, local, opts = {}) => {
     if (group.isLeader()) {
       ctx.body = await local();
       return;
@@ -79,10 +79,8 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
         ? 'no lock leader is elected yet (election in progress or no quorum); retry in a second'
         : `the leader ${leader} is changing; retry in a second`, { leader });
     }
-    // A blocking acquire may wait up to waitMs at the leader.
-    const waitMs = Number((ctx.state.body as { waitMs?: unknown } | undefined)?.waitMs);
-    const extra = Number.isFinite(waitMs) && waitMs > 0 ? Math.min(waitMs, 3_600_000) : 0;
-    await forwarder.forward(ctx, url, cfg.requestTimeoutMs + extra);
+    // A blocking acquire may wait up to its (validated) waitMs at the leader.
+    await forwarder.forward(ctx, url, cfg.requestTimeoutMs + (opts.waitMs ?? 0));
   };
 
   const { app } = createApp({

@@ -3,7 +3,10 @@ import { z } from 'zod';
 import { InvalidArgumentError } from '../errors.js';
 import type { AppContext, AppRouter } from '../http/app.js';
 import { objectBody } from '../http/app.js';
-import { durationMs, nameSchema, ownerSchema, parseName, parseWith } from '../http/validate.js';
+import type { LeaderOnly } from '../http/forward.js';
+import {
+  clientIdOf, durationMs, nameSchema, ownerSchema, parseName, parseWith, textSchema,
+} from '../http/validate.js';
 import {
   LOCK_REQUEST_ID_BYTES_MAX, LOCK_TTL_MS_MAX, LOCK_TTL_MS_MIN, LOCK_WAIT_MS_MAX,
 } from './commands.js';
@@ -19,7 +22,7 @@ const acquireSchema = z.object({
   mode: z.enum(['exclusive', 'shared']).default('exclusive'),
   ttlMs: durationMs(LOCK_TTL_MS_MIN, LOCK_TTL_MS_MAX).default(DEFAULT_TTL_MS),
   waitMs: durationMs(0, LOCK_WAIT_MS_MAX).default(0),
-  requestId: z.string().min(1).max(LOCK_REQUEST_ID_BYTES_MAX).optional(),
+  requestId: textSchema(LOCK_REQUEST_ID_BYTES_MAX).optional(),
 });
 const releaseSchema = z.object({
   owner: ownerSchema,
@@ -33,7 +36,7 @@ const renewSchema = z.object({
 export interface LockRouteDeps {
   readonly service: LockService;
   /** Runs `local` when this node leads, else forwards the request to the leader. */
-  leaderOnly(ctx: AppContext, local: () => Promise<unknown>): Promise<void>;
+  readonly leaderOnly: LeaderOnly;
 }
 
 /** An AbortSignal that fires when the client closes the connection before the answer. */
@@ -44,35 +47,39 @@ function clientGone(ctx: AppContext): AbortSignal {
 }
 
 export function registerLockRoutes(router: AppRouter, d: LockRouteDeps): void {
-  router.post('/v1/locks/:name/acquire', (ctx) => d.leaderOnly(ctx, async () => {
+  router.post('/v1/locks/:name/acquire', (ctx) => {
     const name = parseName(ctx.params.name, 'name');
     const b = parseWith(acquireSchema, objectBody(ctx));
-    const clientId = ctx.get('x-dsync-client') || 'http';
-    return d.service.acquire({
+    const clientId = clientIdOf(ctx) ?? 'http';
+    return d.leaderOnly(ctx, () => d.service.acquire({
       name, owner: b.owner, mode: b.mode, ttlMs: b.ttlMs, waitMs: b.waitMs,
       ...(b.requestId === undefined ? {} : { requestId: b.requestId }),
-    }, clientId, clientGone(ctx));
-  }));
-  router.post('/v1/locks/:name/release', (ctx) => d.leaderOnly(ctx, async () => {
+    }, clientId, clientGone(ctx)), { waitMs: b.waitMs });
+  });
+  router.post('/v1/locks/:name/release', (ctx) => {
     const name = parseName(ctx.params.name, 'name');
     const b = parseWith(releaseSchema, objectBody(ctx));
-    await d.service.release(name, b.owner, b.token);
-    return { released: true };
-  }));
-  router.post('/v1/locks/:name/renew', (ctx) => d.leaderOnly(ctx, async () => {
+    return d.leaderOnly(ctx, async () => {
+      await d.service.release(name, b.owner, b.token);
+      return { released: true };
+    });
+  });
+  router.post('/v1/locks/:name/renew', (ctx) => {
     const name = parseName(ctx.params.name, 'name');
     const b = parseWith(renewSchema, objectBody(ctx));
-    return { expiresAt: await d.service.renew(name, b.owner, b.ttlMs) };
-  }));
-  router.get('/v1/locks/:name', (ctx) => d.leaderOnly(ctx, async () => {
-    return d.service.get(parseName(ctx.params.name, 'name'));
-  }));
-  router.get('/v1/locks', (ctx) => d.leaderOnly(ctx, async () => {
+    return d.leaderOnly(ctx, async () => ({
+      expiresAt: await d.service.renew(name, b.owner, b.ttlMs) }));
+  });
+  router.get('/v1/locks/:name', (ctx) => {
+    const name = parseName(ctx.params.name, 'name');
+    return d.leaderOnly(ctx, () => d.service.get(name));
+  });
+  router.get('/v1/locks', (ctx) => {
     const prefix = ctx.query.prefix ?? '';
     if (typeof prefix !== 'string') {
       throw new InvalidArgumentError('prefix', 'prefix must be given at most once');
     }
     if (prefix !== '') parseWith(nameSchema, prefix, 'prefix');
-    return { locks: await d.service.list(prefix, LIST_LOCKS_MAX) };
-  }));
+    return d.leaderOnly(ctx, async () => ({ locks: await d.service.list(prefix, LIST_LOCKS_MAX) }));
+  });
 }

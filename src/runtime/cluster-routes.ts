@@ -1,7 +1,8 @@
 // Membership administration of a Raft group over HTTP: see the configuration, add a learner
 // (the leader promotes it to voter once it has caught up), remove a member.
 import { DsyncError, InvalidArgumentError } from '../errors.js';
-import type { AppContext, AppRouter } from '../http/app.js';
+import type { AppRouter } from '../http/app.js';
+import type { LeaderOnly } from '../http/forward.js';
 import { parseName } from '../http/validate.js';
 import type { RaftGroup } from './raft-group.js';
 
@@ -9,7 +10,8 @@ export interface ClusterRouteDeps {
   readonly group: RaftGroup;
   /** Node ids the transport can reach: only those can become members. */
   knownPeers(): ReadonlySet<string>;
-  leaderOnly(ctx: AppContext, local: () => Promise<unknown>): Promise<void>;
+  /** Path parameters are validated before this is called (see LockRouteDeps.leaderOnly). */
+  readonly leaderOnly: LeaderOnly;
   readonly requestTimeoutMs: number;
 }
 
@@ -21,28 +23,36 @@ function view(group: RaftGroup): Record<string, unknown> {
 
 export function registerClusterRoutes(router: AppRouter, d: ClusterRouteDeps): void {
   router.get('/v1/cluster', (ctx) => d.leaderOnly(ctx, async () => view(d.group)));
-  router.post('/v1/cluster/learners/:id', (ctx) => d.leaderOnly(ctx, async () => {
+  router.post('/v1/cluster/learners/:id', (ctx) => {
     const id = parseName(ctx.params.id, 'id');
-    if (!d.knownPeers().has(id)) {
-      throw new InvalidArgumentError('id', `${id} is not in this node's peer list: start every ` +
-        'node with --peers naming it (and the new node with --join), then retry');
-    }
-    const s = d.group.status();
-    if (s.config.voters.includes(id) || s.config.learners.includes(id)) return view(d.group);
-    const { index } = changeOrThrow(() => d.group.proposeConfChange({ type: 'addLearner', node: id }));
-    await d.group.waitApplied(index, d.requestTimeoutMs);
-    return view(d.group);
-  }));
-  router.delete('/v1/cluster/members/:id', (ctx) => d.leaderOnly(ctx, async () => {
+    return d.leaderOnly(ctx, () => addLearner(d, id));
+  });
+  router.delete('/v1/cluster/members/:id', (ctx) => {
     const id = parseName(ctx.params.id, 'id');
-    const s = d.group.status();
-    if (!s.config.voters.includes(id) && !s.config.learners.includes(id)) {
-      throw new DsyncError('NOT_FOUND', `${id} is not a member; GET /v1/cluster lists them`);
-    }
-    const { index } = changeOrThrow(() => d.group.proposeConfChange({ type: 'remove', node: id }));
-    await d.group.waitApplied(index, d.requestTimeoutMs);
-    return view(d.group);
-  }));
+    return d.leaderOnly(ctx, () => removeMember(d, id));
+  });
+}
+
+async function addLearner(d: ClusterRouteDeps, id: string): Promise<unknown> {
+  if (!d.knownPeers().has(id)) {
+    throw new InvalidArgumentError('id', `${id} is not in this node's peer list: start every ` +
+      'node with --peers naming it (and the new node with --join), then retry');
+  }
+  const s = d.group.status();
+  if (s.config.voters.includes(id) || s.config.learners.includes(id)) return view(d.group);
+  const { index } = changeOrThrow(() => d.group.proposeConfChange({ type: 'addLearner', node: id }));
+  await d.group.waitApplied(index, d.requestTimeoutMs);
+  return view(d.group);
+}
+
+async function removeMember(d: ClusterRouteDeps, id: string): Promise<unknown> {
+  const s = d.group.status();
+  if (!s.config.voters.includes(id) && !s.config.learners.includes(id)) {
+    throw new DsyncError('NOT_FOUND', `${id} is not a member; GET /v1/cluster lists them`);
+  }
+  const { index } = changeOrThrow(() => d.group.proposeConfChange({ type: 'remove', node: id }));
+  await d.group.waitApplied(index, d.requestTimeoutMs);
+  return view(d.group);
 }
 
 /** The core refuses a second change while one is pending: a retryable 503, not a 500. */

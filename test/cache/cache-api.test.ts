@@ -237,6 +237,10 @@ describe('cache API with Redis behind', () => {
     expectError(await call(n0.url, 'PUT', path('b'), '[1,2]'), 400, 'INVALID_ARGUMENT');
     expectError(await call(n0.url, 'PUT', path('b'), '"text"'), 400, 'INVALID_ARGUMENT');
     expectError(await call(n0.url, 'PUT', path('b')), 400, 'INVALID_ARGUMENT');
+    // Was a 500: JSON.stringify of the value overflowed the stack.
+    const deep = `{"value":${'['.repeat(5000)}${']'.repeat(5000)}}`;
+    expect(expectError(await call(n0.url, 'PUT', path('b'), deep), 400, 'INVALID_ARGUMENT'))
+      .toMatchObject({ field: 'body', depthMax: 64 });
     const big = { value: 'x'.repeat(1024 * 1024 + 10) };
     expectError(await call(n0.url, 'PUT', path('b'), big), 413, 'PAYLOAD_TOO_LARGE');
     // Wrong methods and unknown routes.

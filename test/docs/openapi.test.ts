@@ -5,9 +5,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { createApp } from '../../src/http/app.js';
 import type { AppRouter } from '../../src/http/app.js';
+import { BODY_DEPTH_MAX } from '../../src/http/body.js';
 import { HTTP_STATUS_BY_CODE } from '../../src/http/envelope.js';
 import { NAME_BYTES_MAX, OWNER_BYTES_MAX } from '../../src/http/validate.js';
 import { LOCK_TTL_MS_MIN } from '../../src/lock/commands.js';
@@ -17,51 +17,13 @@ import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { registerClusterRoutes } from '../../src/runtime/cluster-routes.js';
 import type { RaftGroup } from '../../src/runtime/raft-group.js';
-
-type Json = Record<string, unknown>;
+import type { ServiceName } from '../../src/config.js';
+import { routesOf } from '../support/routes.js';
+import { deref, isPlanned, obj, operations, SPEC, type Json } from '../support/openapi.js';
 
 const ROOT = new URL('../../', import.meta.url);
-const SPEC = parse(readFileSync(new URL('docs/openapi.yaml', ROOT), 'utf8')) as Json;
 const ENVELOPE_REF = '#/components/schemas/ErrorEnvelope';
-const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
-
-interface Operation {
-  readonly path: string;
-  readonly method: string;
-  readonly op: Json;
-}
-
-function obj(v: unknown, where: string): Json {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new Error(`${where} is not an object`);
-  }
-  return v as Json;
-}
-
-/** Follows a local `$ref` ("#/a/b") to its target; anything else comes back unchanged. */
-function deref(v: unknown, where: string): Json {
-  const o = obj(v, where);
-  const ref = o.$ref;
-  if (typeof ref !== 'string') return o;
-  expect(ref.startsWith('#/'), `${where}: only local refs`).toBe(true);
-  let cur: unknown = SPEC;
-  for (const part of ref.slice(2).split('/')) cur = obj(cur, ref)[part];
-  return deref(cur, ref);
-}
-
-function operations(): Operation[] {
-  const out: Operation[] = [];
-  for (const [path, item] of Object.entries(obj(SPEC.paths, 'paths'))) {
-    for (const method of METHODS) {
-      const op = obj(item, path)[method];
-      if (op !== undefined) out.push({ path, method, op: obj(op, `${method} ${path}`) });
-    }
-  }
-  return out;
-}
-
 const OPS = operations();
-const isPlanned = (o: Operation): boolean => o.op['x-dsync-status'] === 'planned';
 const key = (method: string, path: string): string => `${method.toUpperCase()} ${path}`;
 /** Koa-router's `:name` to OpenAPI's `{name}`. */
 const toOpenApiPath = (p: string): string => p.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -107,9 +69,11 @@ describe('docs/openapi.yaml: shape', () => {
     const envelope = deref({ $ref: ENVELOPE_REF }, 'ErrorEnvelope');
     const error = obj(obj(envelope.properties, 'envelope').error, 'envelope.error');
     expect(error.required).toEqual(['code', 'message']);
-    for (const detail of ['field', 'cycle', 'reason', 'leader']) {
+    for (const detail of ['field', 'cycle', 'reason', 'leader', 'depthMax']) {
       expect(obj(error.properties, 'error.properties')[detail], detail).toBeDefined();
     }
+    const depthMax = obj(obj(error.properties, 'error.properties').depthMax, 'depthMax');
+    expect(depthMax.const).toBe(BODY_DEPTH_MAX);
   });
 
   it('gives every error response the envelope, codes of its status, Retry-After on 503/429',
@@ -233,4 +197,17 @@ describe('docs/openapi.yaml: routes of the code', () => {
       for (const r of scanned) expect(documented, r).toContain(r);
     });
   }
+
+  // The property tests at the HTTP edge walk routesOf(service): it must miss nothing.
+  it('routesOf(service) lists exactly what a node of each service serves', () => {
+    const listed = (s: ServiceName): Set<string> =>
+      new Set(routesOf(s).map((r) => key(r.method, r.path)));
+    expect(listed('lock')).toEqual(lockNodeRoutes());
+    const builtin = [...lockNodeRoutes()].filter((r) => !/ \/v1\//.test(r));
+    expect(listed('cache')).toEqual(new Set([...builtin, ...scannedRoutes('src/cache')]));
+    expect(listed('queue')).toEqual(new Set([...builtin, ...scannedRoutes('src/queue')]));
+    const acquire = routesOf('lock').find((r) => r.path === '/v1/locks/{name}/acquire');
+    expect(acquire?.bodyFields).toContainEqual(
+      { name: 'waitMs', type: 'integer', minimum: 0, maximum: 3_600_000 });
+  });
 });

@@ -8,6 +8,7 @@ import { DsyncError, NotLeaderError } from '../../src/errors.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { objectBody } from '../../src/http/app.js';
 import type { AppRouter } from '../../src/http/app.js';
+import { BODY_DEPTH_MAX } from '../../src/http/body.js';
 import { HTTP_STATUS_BY_CODE } from '../../src/http/envelope.js';
 import { durationMs, ownerSchema, parseName, parseWith } from '../../src/http/validate.js';
 import { startTestApp } from './helpers.js';
@@ -240,6 +241,32 @@ describe('bodies', () => {
       expect(atLimit.length).toBe(MIB);
       expect((await call('POST', '/v1/echo/a', atLimit)).status).toBe(200);
     });
+});
+
+describe('nesting depth (BODY_DEPTH_MAX)', () => {
+  const nested = (depth: number): string => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+  it('a value nested 5,000 deep is 400 INVALID_ARGUMENT naming body and the limit', async () => {
+    const r = await call('POST', '/v1/echo/a', `{"value":${nested(5000)}}`);
+    expect(r.status).toBe(400);
+    expect(r.json?.error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'body',
+      depthMax: BODY_DEPTH_MAX });
+    expect(String(r.json?.error.message)).toMatch(/deeper than 64 levels/);
+  });
+
+  it('the body itself counts as level 1: 64 levels pass, 65 do not', async () => {
+    const ok = await call('POST', '/v1/echo/a', `{"v":${nested(BODY_DEPTH_MAX - 1)}}`);
+    expect(ok.status).toBe(200);
+    const deep = await call('POST', '/v1/echo/a', `{"v":${nested(BODY_DEPTH_MAX)}}`);
+    expect(deep.status).toBe(400);
+    expect(deep.json?.error.field).toBe('body');
+  });
+
+  it('brackets inside strings do not count, escaped quotes do not end a string', async () => {
+    const text = `{"v":"${'['.repeat(500)}\\"${'{'.repeat(500)}"}`;
+    const r = await call('POST', '/v1/echo/a', text);
+    expect(r.status).toBe(200);
+  });
 });
 
 describe('names in paths', () => {

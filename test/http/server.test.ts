@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import type { AppRouter } from '../../src/http/app.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../../src/http/server.js';
+import { connect } from 'node:net';
+import { parseResponse } from '../support/raw-http.js';
 import { startTestApp } from './helpers.js';
 
 /** A route that answers when the test releases it. */
@@ -75,3 +77,39 @@ describe('startServer / close', () => {
     }
   });
 });
+
+describe('requests Node cannot parse', () => {
+  it.each([
+    ['an unknown method', 'FOO /health HTTP/1.1'],
+    ['a lower-case method', 'get /health HTTP/1.1'],
+    ['not HTTP at all', '\u0001\u0002 garbage'],
+  ])('%s gets 400 INVALID_ARGUMENT in the error envelope, not a bare 400', async (_what, line) => {
+    const node = await startTestApp('srv-parse');
+    try {
+      const res = await rawExchange(node.server.port, `${line}\r\nHost: x\r\n\r\n`);
+      const parsed = parseResponse(res);
+      if (parsed === null) throw new Error(`no complete answer: ${res.toString('latin1')}`);
+      const { status, headers, body } = parsed;
+      expect(status).toBe(400);
+      expect(headers['content-type']).toMatch(/^application\/json/);
+      const e = (JSON.parse(body.toString()) as { error: Record<string, unknown> }).error;
+      expect(e).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'request' });
+      expect(String(e.message)).toMatch(/could not read the request/);
+      // The node goes on serving.
+      expect((await request(`${node.url}/health`)).statusCode).toBe(200);
+    } finally {
+      await node.server.close(1000);
+    }
+  });
+});
+
+/** Writes raw bytes, returns everything the server sends until it closes. */
+function rawExchange(port: number, text: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = connect({ host: '127.0.0.1', port }, () => s.write(text, 'latin1'));
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.once('close', () => resolve(Buffer.concat(chunks)));
+    s.once('error', reject);
+  });
+}

@@ -422,6 +422,17 @@ describe('lock API: bad input → documented 4xx with the envelope, never 5xx', 
       'INVALID_ARGUMENT', 'ttlMs'],
     ['waitMs -1', 'POST', '/v1/locks/a/acquire', { owner: 'o', waitMs: -1 }, 400,
       'INVALID_ARGUMENT', 'waitMs'],
+    // Was a 500 on a follower: it computed the forwarding deadline from the raw body.
+    ['waitMs fractional', 'POST', '/v1/locks/a/acquire', { owner: 'o', waitMs: 3.14159 }, 400,
+      'INVALID_ARGUMENT', 'waitMs'],
+    ['the fuzzed body of issue 7', 'POST', '/v1/locks/a/acquire', { owner: 'é'.repeat(70),
+      mode: { toString: [1] }, ttlMs: '__proto__', waitMs: 3.14159, requestId: 1000 }, 400,
+      'INVALID_ARGUMENT', 'owner'],
+    ['requestId of 100 two-byte chars (200 bytes)', 'POST', '/v1/locks/a/acquire',
+      { owner: 'o', requestId: 'é'.repeat(100) }, 400, 'INVALID_ARGUMENT', 'requestId'],
+    ['value nested 5,000 deep', 'POST', '/v1/locks/a/acquire',
+      `{"owner":"o","mode":${'['.repeat(5000)}${']'.repeat(5000)}}`, 400, 'INVALID_ARGUMENT',
+      'body'],
     ['name of 257 bytes', 'POST', `/v1/locks/${'n'.repeat(257)}/acquire`, { owner: 'o' }, 400,
       'INVALID_ARGUMENT', 'name'],
     ['name of 129 two-byte chars (258 bytes)', 'POST',
@@ -474,6 +485,17 @@ describe('lock API: bad input → documented 4xx with the envelope, never 5xx', 
       }
     });
   }
+
+  it('an x-dsync-client header over 128 characters → 400 naming the header', async () => {
+    for (const base of [url(), follower().url]) {
+      const r = await fetch(`${base}${path('a', 'acquire')}`, { method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-dsync-client': 'c'.repeat(129) },
+        body: JSON.stringify({ owner: 'o' }) });
+      const e = expectError({ status: r.status, body: await r.json(), headers: r.headers },
+        400, 'INVALID_ARGUMENT');
+      expect(e.field).toBe('x-dsync-client');
+    }
+  });
 
   it('bad input changed nothing', async () => {
     expect((await view('a')).body).toEqual({ name: 'a', mode: null, holders: [], waiters: [] });

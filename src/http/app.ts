@@ -25,7 +25,8 @@ export interface AppState {
   log: Logger;
   /** The raw request body (empty when none); forwarding passes it on byte for byte. */
   rawBody: Buffer;
-  /** The parsed JSON body; `undefined` when the request had none. */
+  /** The parsed JSON body, not validated: read it through objectBody() and a schema only.
+   * `undefined` when the request had none. */
   body: unknown;
 }
 
@@ -66,7 +67,7 @@ export function createApp(opts: CreateAppOptions): App {
   assert(Number.isSafeInteger(opts.bodyBytesMax) && opts.bodyBytesMax > 0, 'bodyBytesMax > 0');
   const app: AppKoa = new Koa<AppState>();
   const router: AppRouter = new Router<AppState>();
-  app.use(observe(opts));
+  app.use(observe(opts, router));
   app.use(handleErrors);
   app.use(rejectBadPathEncoding);
   app.use(readBody(opts.bodyBytesMax));
@@ -74,8 +75,15 @@ export function createApp(opts: CreateAppOptions): App {
   opts.routes?.(router);
   app.use(router.routes());
   app.use(router.allowedMethods());
-  // Errors that escape after the response started (a broken stream body) end up here.
-  app.on('error', (err: unknown) => opts.logger.error({ err }, 'unhandled error in koa'));
+  // Errors that escape after the response started (a broken stream body) end up here, and so
+  // do socket errors of a client that hung up (Koa watches the socket of every response).
+  app.on('error', (err: unknown) => {
+    if (isClientAbort(err)) {
+      opts.logger.debug({ code: (err as { code?: unknown }).code }, 'client connection closed');
+      return;
+    }
+    opts.logger.error({ err }, 'unhandled error in koa');
+  });
   return { app, router };
 }
 
@@ -84,7 +92,7 @@ export function objectBody(ctx: Context | AppContext): Record<string, unknown> {
   return asObjectBody((ctx.state as AppState).body);
 }
 
-function observe(opts: CreateAppOptions) {
+function observe(opts: CreateAppOptions, router: AppRouter) {
   const { http } = opts.metrics;
   return async function observeRequest(ctx: Context, next: Next): Promise<void> {
     const incoming = ctx.get(REQUEST_ID_HEADER);
@@ -105,18 +113,52 @@ function observe(opts: CreateAppOptions) {
     try {
       await next();
     } finally {
-      // Label by route pattern: raw paths would make one series per lock name.
-      const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
-      const route = typeof matched === 'string' ? matched : 'unmatched';
+      const route = routeLabel(ctx, router);
       const method = KNOWN_METHODS.has(ctx.method) ? ctx.method : 'OTHER';
       const seconds = endTimer({ route, method });
-      http.requests.inc({ route, method, status: String(ctx.status) });
+      // Nobody is left to read the answer: not a 5xx, whatever the handler ended with.
+      const gone = clientGone(ctx);
+      if (gone) http.clientAborts.inc({ route, method });
+      const status = gone ? CLIENT_CLOSED_STATUS : ctx.status;
+      http.requests.inc({ route, method, status: String(status) });
       if (opts.logger.isLevelEnabled('debug')) {
-        state.log.debug({ method: ctx.method, url: ctx.url, status: ctx.status,
-          durationMs: Math.round(seconds * 1e4) / 10 }, 'request');
+        state.log.debug({ method: ctx.method, url: ctx.url, status,
+          durationMs: Math.round(seconds * 1e4) / 10 }, gone ? 'client went away' : 'request');
       }
     }
   };
+}
+
+/** The status label of a request whose client closed the connection first (nginx's 499). */
+export const CLIENT_CLOSED_STATUS = 499;
+
+/** Socket errors that only mean the peer went away. */
+const CLIENT_ABORT_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE',
+  'ERR_STREAM_PREMATURE_CLOSE', 'HPE_INVALID_EOF_STATE']);
+
+function isClientAbort(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CLIENT_ABORT_CODES.has(code);
+}
+
+/** True once the client's connection is closed (or closed for writing): no answer can reach
+ * it any more. A live keep-alive connection stays writable between requests. */
+function clientGone(ctx: Context): boolean {
+  const socket = ctx.req.socket as Context['req']['socket'] | null;
+  return socket === null || socket.destroyed || !socket.writable;
+}
+
+/** Label by route pattern: raw paths would make one series per lock name. A request that
+ * failed before routing (a body that was too large, or cut off) still gets its pattern. */
+function routeLabel(ctx: Context, router: AppRouter): string {
+  const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+  if (typeof matched === 'string') return matched;
+  if (ctx.status !== 404 && ctx.status !== 405) {
+    const layers = router.match(ctx.path, ctx.method).pathAndMethod;
+    const path = layers[layers.length - 1]?.path;
+    if (typeof path === 'string') return path;
+  }
+  return 'unmatched';
 }
 
 async function handleErrors(ctx: Context, next: Next): Promise<void> {
@@ -141,7 +183,12 @@ async function handleErrors(ctx: Context, next: Next): Promise<void> {
 function writeError(ctx: Context, err: unknown): void {
   const res = errorResponse(err);
   const log = (ctx.state as AppState).log;
-  if (res.internal) {
+  // A client that hung up (mid-body, or while a blocking call waited) is not a fault of ours;
+  // a bug is still a bug when nobody waits for the answer, so non-DsyncErrors stay loud.
+  if (clientGone(ctx) && (err instanceof DsyncError || isClientAbort(err))) {
+    log.debug({ code: res.body.error.code, reason: res.body.error.message, url: ctx.url },
+      'client closed the connection before the answer');
+  } else if (res.internal) {
     log.error({ err, method: ctx.method, url: ctx.url }, 'internal error');
   } else if (res.status >= 500) {
     log.warn({ code: res.body.error.code, reason: res.body.error.message, url: ctx.url },

@@ -16,6 +16,16 @@ export class PayloadTooLargeError extends DsyncError {
   }
 }
 
+/** The client closed the connection before its body was complete. Nobody is left to read the
+ * answer; the 400 only stands for "the request was never whole". */
+export class ClientClosedError extends InvalidArgumentError {
+  constructor() {
+    super('body', 'the client closed the connection before the body was complete; send ' +
+      'the whole body and wait for the answer');
+    this.name = 'ClientClosedError';
+  }
+}
+
 /** Reads the whole body into one Buffer, failing with PayloadTooLargeError past `bytesMax`.
  * On overflow the rest of the body is drained and discarded (not buffered), so the 413 can be
  * written and the connection stays usable. */
@@ -42,14 +52,14 @@ export async function readBodyBytes(req: IncomingMessage, bytesMax: number): Pro
       chunks.length = 0;
       reject(new PayloadTooLargeError(bytesMax));
     };
+    // A client that hangs up mid-body makes Node destroy the request with ECONNRESET
+    // ("aborted"): that is the client's doing, not a fault of ours (the app logs it at debug
+    // and counts it as a client abort once it sees the connection gone).
+    const closedEarly = (): void => reject(new ClientClosedError());
     req.on('data', onData);
     req.once('end', () => resolve(Buffer.concat(chunks, total)));
-    req.once('error', reject);
-    req.once('close', () => {
-      if (!req.complete) {
-        reject(new InvalidArgumentError('body', 'the client closed the connection mid-body'));
-      }
-    });
+    req.once('error', closedEarly);
+    req.once('close', () => { if (!req.complete) closedEarly(); });
   });
 }
 

@@ -37,6 +37,9 @@ export interface HttpMetrics {
   readonly duration: Histogram<'route' | 'method'>;
   /** Requests this node passed on to another node, by outcome: ok | error. */
   readonly forwarded: Counter<'outcome'>;
+  /** Requests whose client closed the connection before the answer (mid-body, or while a
+   * blocking call waited). Also in `requests` with status 499, never as a 5xx. */
+  readonly clientAborts: Counter<'route' | 'method'>;
 }
 
 export interface Metrics {
@@ -66,6 +69,11 @@ export function createMetrics(node: string, service: ServiceName): Metrics {
     forwarded: new Counter({
       name: 'dsync_http_forwarded_total', help: 'Requests forwarded to another node',
       labelNames: ['outcome'], registers,
+    }),
+    clientAborts: new Counter({
+      name: 'dsync_http_client_aborts_total',
+      help: 'Requests whose client closed the connection before the answer',
+      labelNames: ['route', 'method'], registers,
     }),
   };
   return {

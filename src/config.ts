@@ -3,6 +3,7 @@
 // in NODE_CONFIG_FIELDS (flag, env var, help text) and once in the zod schema (type, bounds),
 // and relationships between fields are checked at start-up so that a bad deployment fails
 // fast with a message that names the field, instead of misbehaving later.
+import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -29,8 +30,8 @@ export const DEFAULT_PEER_HOST = '0.0.0.0';
 export const DEFAULT_PEER_PORT = 7000;
 /** Parent of per-node data directories: the default dataDir is `dsync-data/<nodeId>`. */
 export const DEFAULT_DATA_ROOT = 'dsync-data';
-/** Shared secret checked when peers connect, 8..256 chars. The default is for local trials
- * only; `usesDefaultClusterToken()` lets the launcher warn about it. */
+/** Shared secret checked when peers connect, 8..256 chars. The default is public, so it is
+ * refused unless both listen addresses are loopback (or insecureAllowDefaultToken is set). */
 export const DEFAULT_CLUSTER_TOKEN = 'dsync-insecure-dev-token';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 /** Largest request body, 1 KiB..64 MiB. */
@@ -100,6 +101,9 @@ export interface NodeConfig {
   /** Start as a new member: bootstrap with no configuration and wait for the leader to add
    * this node as a learner (`POST /v1/cluster/learners/{id}`). Default false. */
   readonly join: boolean;
+  /** Accept the built-in cluster token on a non-loopback address (anyone who can reach the
+   * peer port could then join the cluster). Default false: such a start is refused. */
+  readonly insecureAllowDefaultToken: boolean;
 }
 
 export type NodeConfigField = keyof NodeConfig;
@@ -150,6 +154,8 @@ export const NODE_CONFIG_FIELDS: readonly FieldDoc[] = [
   doc('replicationFactor', `replicas per queue partition (default ${DEFAULT_REPLICATION_FACTOR})`),
   doc('voters', 'initial voters, comma separated ids (default: every peer)'),
   doc('join', 'join a running cluster as a new member (learner first)', true),
+  doc('insecureAllowDefaultToken', 'accept the built-in cluster token on a non-loopback ' +
+    'address (insecure: anyone who reaches the peer port can join)', true),
 ];
 
 const FIELD_DOCS = new Map(NODE_CONFIG_FIELDS.map((d) => [d.field, d]));
@@ -239,6 +245,7 @@ const schema = z.strictObject({
     z.array(nodeId).max(PEERS_MAX),
   ).default([]),
   join: z.preprocess(toBool, z.boolean()).default(false),
+  insecureAllowDefaultToken: z.preprocess(toBool, z.boolean()).default(false),
 });
 
 function fieldError(path: readonly PropertyKey[], message: string, got?: unknown): never {
@@ -298,6 +305,31 @@ function checkRelations(cfg: NodeConfig): void {
   cfg.voters.forEach((v, i) => {
     if (!known.has(v)) fieldError(['voters', i], 'must name a peer of --peers', v);
   });
+  checkDefaultToken(cfg);
+}
+
+/** The built-in token is in every copy of dsync: on an address others can reach it lets
+ * anyone join the cluster, so it is for loopback only unless the operator says otherwise. */
+function checkDefaultToken(cfg: NodeConfig): void {
+  if (!usesDefaultClusterToken(cfg) || cfg.insecureAllowDefaultToken) return;
+  const exposed = [['--http-host', cfg.httpHost], ['--peer-host', cfg.peerHost]]
+    .filter(([, h]) => !isLoopbackHost(h ?? ''));
+  if (exposed.length === 0) return;
+  const where = exposed.map(([flag, h]) => `${flag} is ${h}`).join(' and ');
+  fieldError(['clusterToken'], `the built-in cluster token is public and only allowed when ` +
+    `the node listens on loopback, but ${where}. Set --cluster-token (or DSYNC_CLUSTER_TOKEN) ` +
+    'to a secret of 8 to 256 characters shared by every node of the cluster (e.g. the ' +
+    'output of `openssl rand -hex 32`), or listen on 127.0.0.1; on a network you trust, ' +
+    '--insecure-allow-default-token (DSYNC_INSECURE_ALLOW_DEFAULT_TOKEN=1) accepts it anyway');
+}
+
+/** 127.0.0.0/8, ::1 (bracketed or not, or IPv4-mapped) and `localhost`. Any other name may
+ * resolve anywhere, so it does not count as loopback. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  if (h.startsWith('::ffff:')) return isLoopbackHost(h.slice('::ffff:'.length));
+  return isIPv4(h) && h.startsWith('127.');
 }
 
 function checkPeers(peers: readonly PeerSpec[]): void {

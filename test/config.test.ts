@@ -3,9 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import {
-  DEFAULT_BODY_BYTES_MAX, DEFAULT_CAPACITY_BYTES, DEFAULT_CLUSTER_TOKEN, DEFAULT_HTTP_PORT,
-  DEFAULT_PEER_PORT, NODE_CONFIG_FIELDS, addNodeConfigOptions, configFromEnv, loadNodeConfig,
-  nodeConfigInput, parseNodeConfig, peerHttpUrl, usesDefaultClusterToken,
+  DEFAULT_BODY_BYTES_MAX, DEFAULT_CAPACITY_BYTES, DEFAULT_CLUSTER_TOKEN, DEFAULT_HTTP_HOST,
+  DEFAULT_HTTP_PORT, DEFAULT_PEER_HOST, DEFAULT_PEER_PORT, NODE_CONFIG_FIELDS,
+  addNodeConfigOptions, configFromEnv, isLoopbackHost, loadNodeConfig, nodeConfigInput,
+  parseNodeConfig, peerHttpUrl, usesDefaultClusterToken,
 } from '../src/config.js';
 import type { NodeConfigInput } from '../src/config.js';
 import { InvalidArgumentError } from '../src/errors.js';
@@ -20,11 +21,13 @@ function fails(input: NodeConfigInput): InvalidArgumentError {
   throw new Error(`expected ${JSON.stringify(input)} to be rejected`);
 }
 
-const base = { service: 'lock', nodeId: 'lock-0' } as const;
+/** A token of its own: the built-in one is refused on the default (non-loopback) hosts. */
+const base = { service: 'lock', nodeId: 'lock-0', clusterToken: 'config-test-token' } as const;
 
 describe('parseNodeConfig', () => {
   it('fills documented defaults', () => {
-    const cfg = parseNodeConfig(base);
+    const cfg = parseNodeConfig({ service: 'lock', nodeId: 'lock-0',
+      insecureAllowDefaultToken: true });
     expect(cfg).toMatchObject({
       httpPort: DEFAULT_HTTP_PORT, peerPort: DEFAULT_PEER_PORT,
       bodyBytesMax: DEFAULT_BODY_BYTES_MAX,
@@ -35,6 +38,8 @@ describe('parseNodeConfig', () => {
     expect(DEFAULT_CAPACITY_BYTES).toBe(64 * 1024 * 1024);
     expect(usesDefaultClusterToken(cfg)).toBe(true);
     expect(cfg.clusterToken).toBe(DEFAULT_CLUSTER_TOKEN);
+    expect(cfg).toMatchObject({ httpHost: DEFAULT_HTTP_HOST, peerHost: DEFAULT_PEER_HOST,
+      insecureAllowDefaultToken: true });
   });
 
   it('parses string values from flags and env: ints, byte sizes, booleans, peer lists', () => {
@@ -102,6 +107,47 @@ describe('parseNodeConfig', () => {
   });
 });
 
+describe('the built-in cluster token is for loopback only', () => {
+  const dflt = { service: 'lock', nodeId: 'lock-0' } as const;
+
+  it('is refused on the default 0.0.0.0, naming the flags to set', () => {
+    const e = fails(dflt);
+    expect(e.details.field).toBe('clusterToken');
+    for (const s of ['--cluster-token', 'DSYNC_CLUSTER_TOKEN', '--http-host is 0.0.0.0',
+      '--peer-host is 0.0.0.0', '--insecure-allow-default-token']) {
+      expect(e.message).toContain(s);
+    }
+  });
+
+  it('is refused when only one of the two addresses is not loopback', () => {
+    expect(fails({ ...dflt, httpHost: '127.0.0.1' }).message).toContain('--peer-host is 0.0.0.0');
+    expect(fails({ ...dflt, peerHost: '::1' }).message).not.toContain('--peer-host');
+    expect(fails({ ...dflt, httpHost: '127.0.0.1', peerHost: '10.0.0.5' }).details.field)
+      .toBe('clusterToken');
+    expect(fails({ ...dflt, httpHost: 'lock-0.svc', peerHost: '127.0.0.1' }).details.field)
+      .toBe('clusterToken');
+  });
+
+  it.each(['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1'])(
+    'is accepted on loopback %s', (h) => {
+      expect(parseNodeConfig({ ...dflt, httpHost: h, peerHost: h }).clusterToken)
+        .toBe(DEFAULT_CLUSTER_TOKEN);
+    });
+
+  it('is accepted anywhere with --insecure-allow-default-token (flag or env)', () => {
+    expect(parseNodeConfig({ ...dflt, insecureAllowDefaultToken: true }).peerHost)
+      .toBe('0.0.0.0');
+    expect(loadNodeConfig({}, { DSYNC_SERVICE: 'lock', DSYNC_NODE_ID: 'l-0',
+      DSYNC_INSECURE_ALLOW_DEFAULT_TOKEN: '1' }).insecureAllowDefaultToken).toBe(true);
+  });
+
+  it('a token of its own is fine on any address', () => {
+    expect(parseNodeConfig({ ...dflt, clusterToken: 's3cret-token' }).httpHost).toBe('0.0.0.0');
+    expect(isLoopbackHost('0.0.0.0')).toBe(false);
+    expect(isLoopbackHost('128.0.0.1')).toBe(false);
+  });
+});
+
 describe('env and flags', () => {
   it('maps every field to DSYNC_ + SCREAMING_SNAKE and --kebab-case', () => {
     const byField = new Map(NODE_CONFIG_FIELDS.map((d) => [d.field, d]));
@@ -114,9 +160,10 @@ describe('env and flags', () => {
 
   it('reads DSYNC_* env, skipping empty and foreign variables', () => {
     const env = { DSYNC_SERVICE: 'cache', DSYNC_NODE_ID: 'cache-1', DSYNC_HTTP_PORT: '8201',
-      DSYNC_REDIS_URL: '', DSYNC_WRITE_POLICY: 'write-through', HOME: '/root' };
+      DSYNC_REDIS_URL: '', DSYNC_WRITE_POLICY: 'write-through', HOME: '/root',
+      DSYNC_CLUSTER_TOKEN: 'env-test-token' };
     expect(configFromEnv(env)).toEqual({ service: 'cache', nodeId: 'cache-1', httpPort: '8201',
-      writePolicy: 'write-through' });
+      writePolicy: 'write-through', clusterToken: 'env-test-token' });
     const cfg = loadNodeConfig({}, env);
     expect(cfg).toMatchObject({ service: 'cache', nodeId: 'cache-1', httpPort: 8201,
       writePolicy: 'write-through', redisUrl: null });
@@ -126,7 +173,8 @@ describe('env and flags', () => {
     const cmd = addNodeConfigOptions(new Command('serve')).option('--dir <dir>').exitOverride();
     cmd.parse(['--service', 'queue', '--http-port', '8100', '--unsafe-no-fsync', '--dir', 'x'],
       { from: 'user' });
-    const env = { DSYNC_HTTP_PORT: '9999', DSYNC_PEER_PORT: '7100' };
+    const env = { DSYNC_HTTP_PORT: '9999', DSYNC_PEER_PORT: '7100',
+      DSYNC_CLUSTER_TOKEN: 'env-test-token' };
     const input = nodeConfigInput(cmd.opts(), env, 'queue-2');
     const cfg = parseNodeConfig(input);
     expect(cfg).toMatchObject({ service: 'queue', nodeId: 'queue-2', httpPort: 8100,

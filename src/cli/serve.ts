@@ -26,18 +26,25 @@ export function addServeCommand(program: Command): void {
     try {
       cfg = loadNodeConfig(opts, process.env);
     } catch (err) {
-      if (err instanceof DsyncError) program.error(`dsync serve: ${err.message}`);
+      // A configuration that can never start is a usage error: exit code 2.
+      if (err instanceof DsyncError) program.error(`dsync serve: ${err.message}`, { exitCode: 2 });
       throw err;
     }
     if (cfg.service === 'queue') {
-      program.error('dsync serve: the queue service is not available in this build yet');
+      program.error('dsync serve: the queue service is not available in this build yet',
+        { exitCode: 2 });
     }
     const { createLogger } = await import('../observability/logger.js');
     const { createMetrics } = await import('../observability/metrics.js');
     const { DEFAULT_SHUTDOWN_SIGNALS, onShutdown } = await import('../observability/shutdown.js');
     const logger = createLogger({ level: cfg.logLevel, node: cfg.nodeId, service: cfg.service });
     if (usesDefaultClusterToken(cfg)) {
-      logger.warn('using the built-in cluster token: set DSYNC_CLUSTER_TOKEN in any real deployment');
+      // Config validation refused it on a non-loopback address unless the operator insisted.
+      logger.warn(cfg.insecureAllowDefaultToken
+        ? 'INSECURE: the built-in cluster token on a reachable address lets anyone who reaches ' +
+          'the peer port join; set DSYNC_CLUSTER_TOKEN to a secret'
+        : 'using the built-in cluster token (loopback only): set DSYNC_CLUSTER_TOKEN before ' +
+          'listening on any other address');
     }
     const metrics = createMetrics(cfg.nodeId, cfg.service);
     exitWithParent();

@@ -2,10 +2,11 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
-import { addCacheCommands, addLockCommands } from './client-commands.js';
+import { Command, CommanderError } from 'commander';
+import { addCacheCommands, addLockCommands, checkedUrls } from './client-commands.js';
 import { runDev } from './dev.js';
 import { addServeCommand } from './serve.js';
+import { EXIT_USAGE, reportErrors } from './report.js';
 import { DEFAULT_DEV_DIR, defaultUrls, statusTable } from './status.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -14,7 +15,10 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { ve
 const program = new Command('dsync')
   .description('dsync: Raft-replicated locks, a partitioned queue and a coherent cache')
   .version(pkg.version)
-  .showHelpAfterError('(run `dsync --help` for the list of commands)');
+  .showHelpAfterError('(run `dsync --help` for the list of commands)')
+  // Parse errors throw instead of exiting, so that they get the usage exit code (below).
+  // Set before any subcommand is added: subcommands inherit it.
+  .exitOverride();
 
 addServeCommand(program);
 
@@ -25,9 +29,11 @@ program.command('dev')
   .action(async (o: { dir: string; services: string }) => {
     const services = o.services.split(',').map((s) => s.trim()) as Array<'lock' | 'queue' | 'cache'>;
     for (const s of services) {
-      if (s === 'queue') program.error('the queue service is not available in this build yet');
+      if (s === 'queue') {
+        program.error('the queue service is not available in this build yet', { exitCode: 2 });
+      }
       if (!['lock', 'cache'].includes(s)) {
-        program.error(`unknown service "${s}": choose from lock, cache`);
+        program.error(`unknown service "${s}": choose from lock, cache`, { exitCode: 2 });
       }
     }
     await runDev({ dir: o.dir, services, binPath: join(root, 'bin', 'dsync.js') });
@@ -37,6 +43,14 @@ program.command('status')
   .description('one row per node: service, id, Raft state, term, leader, lag')
   .argument('[urls...]', 'node URLs (default: the nodes of `dsync dev`)')
   .action(async (urls: string[]) => {
+    if (urls.length > 0) {
+      try {
+        checkedUrls(urls, 'dsync status');
+      } catch (err) {
+        process.exitCode = reportErrors([err]);
+        return;
+      }
+    }
     const dflt = defaultUrls();
     const { text, down } = urls.length > 0 ? await statusTable(urls)
       : await statusTable(dflt.urls, dflt.guessed);
@@ -51,4 +65,16 @@ program.command('status')
 addLockCommands(program);
 addCacheCommands(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Commander has printed its message. Help and --version exit 0; our own program.error()
+    // calls carry their code; every parse error (unknown option, missing argument, bad
+    // value, no command at all) is a usage error.
+    process.exitCode = err.exitCode === 0 ? 0
+      : err.code === 'commander.error' ? err.exitCode : EXIT_USAGE;
+  } else {
+    process.exitCode = reportErrors([err]);
+  }
+}

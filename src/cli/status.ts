@@ -2,17 +2,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Table from 'cli-table3';
+import { DsyncApiError, nodeHealth, type NodeHealth } from '../client/index.js';
 
 export const DEFAULT_DEV_DIR = '.dsync/dev';
-
-interface Health {
-  service?: string;
-  node?: string;
-  raft?: {
-    state: string; term: number; leader: string | null; commitIndex: number; appliedIndex: number;
-  };
-  partitions?: Array<{ partition: number; state: string; term: number; leader: string | null }>;
-}
 
 /** The nodes of `dsync dev` (its cluster.json), else every default dev port; `guessed` says
  * that the list is a guess, so unreachable ports are not worth a row each. */
@@ -28,12 +20,15 @@ export function defaultUrls(devDir = DEFAULT_DEV_DIR): { urls: string[]; guessed
   return { urls: ports.map((p) => `http://127.0.0.1:${p}`), guessed: true };
 }
 
-async function health(url: string): Promise<Health | Error> {
+async function health(url: string): Promise<NodeHealth | Error> {
+  const base = url.replace(/\/$/, '');
   try {
-    const r = await fetch(`${url.replace(/\/$/, '')}/health`, { signal: AbortSignal.timeout(2000) });
-    if (!r.ok) return new Error(`HTTP ${r.status}`);
-    return (await r.json()) as Health;
+    return await nodeHealth(base, 2000);
   } catch (err) {
+    // The row already shows the URL: keep only why.
+    if (err instanceof DsyncApiError) {
+      return new Error(err.message.replace(`cannot reach ${base}/health: `, ''));
+    }
     return err instanceof Error ? err : new Error(String(err));
   }
 }

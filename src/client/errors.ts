@@ -1,5 +1,6 @@
-// Errors the SDK throws. `code` is the API's error code (LOCK_TIMEOUT, DEADLOCK, NOT_HELD, …)
-// or NETWORK / DEADLINE_EXCEEDED for failures before an answer arrived.
+// Errors the SDK throws. `code` is the API's error code (LOCK_TIMEOUT, DEADLOCK, NOT_HELD, …),
+// NETWORK / DEADLINE_EXCEEDED for failures before an answer arrived, or BAD_RESPONSE when the
+// answer was not dsync's (the URL points at something else).
 
 export class DsyncApiError extends Error {
   constructor(

@@ -21,6 +21,18 @@ export class HttpCaller {
 
   constructor(private readonly o: HttpOptions) {
     if (o.urls.length === 0) throw new TypeError('DsyncClient needs at least one node URL');
+    for (const u of o.urls) checkNodeUrl(u);
+  }
+
+  /** The node URLs, as given. */
+  get urls(): readonly string[] {
+    return this.o.urls;
+  }
+
+  /** One attempt at one node, no failover: for what only that node can answer (its own line
+   * state, its stats, its health). */
+  async callOn<T>(node: string, method: string, path: string, body?: unknown): Promise<T> {
+    return this.once<T>(method, checkNodeUrl(node).replace(/\/$/, '') + path, body, {});
   }
 
   async call<T>(method: string, path: string, body?: unknown,
@@ -55,16 +67,55 @@ export class HttpCaller {
       });
     } catch (err) {
       if (opts.signal?.aborted) throw err;
-      throw new DsyncApiError('NETWORK', `cannot reach ${url}: ${(err as Error).message}`, 0);
+      throw networkError(url, err, timeout.aborted);
     }
-    const text = await res.text();
-    const json = text.length > 0 ? JSON.parse(text) as unknown : {};
+    const json = await jsonOf(res, url);
     if (res.ok) return json as T;
     const e = (json as { error?: { code?: string; message?: string } }).error ?? {};
     const { code, message, ...details } = e as Record<string, unknown>;
     throw new DsyncApiError(typeof code === 'string' ? code : 'UNKNOWN',
       typeof message === 'string' ? message : `HTTP ${res.status}`,
       res.status, details);
+  }
+}
+
+/** A node URL must be http(s)://host[:port][/]; anything else is a mistake of the caller. */
+export function checkNodeUrl(u: string): string {
+  let parsed: URL | null = null;
+  try { parsed = new URL(u); } catch { /* reported below */ }
+  if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    throw new TypeError(`DsyncClient: ${JSON.stringify(u)} is not a node URL; use ` +
+      'http://host:port, e.g. http://127.0.0.1:8000');
+  }
+  return u;
+}
+
+/** What went wrong before an answer arrived, in words: fetch itself only says "fetch failed"
+ * and keeps the reason (ECONNREFUSED, ENOTFOUND, …) in its cause. */
+function networkError(url: string, err: unknown, timedOut: boolean): DsyncApiError {
+  // Still NETWORK (retryable on another node): a paused or overloaded node looks like this.
+  if (timedOut) return new DsyncApiError('NETWORK', `${url} did not answer in time`, 0);
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+  const why = typeof cause?.code === 'string' ? cause.code
+    : typeof cause?.message === 'string' ? cause.message : (err as Error).message;
+  const words: Record<string, string> = {
+    ECONNREFUSED: 'connection refused: no node listens there',
+    ENOTFOUND: 'host not found', EAI_AGAIN: 'host name lookup failed',
+    ECONNRESET: 'the connection was reset', ETIMEDOUT: 'the connection timed out',
+  };
+  return new DsyncApiError('NETWORK', `cannot reach ${url}: ${words[why] ?? why}`, 0,
+    { cause: why });
+}
+
+/** The body as JSON; a body that is not JSON means the URL is not a dsync node. */
+async function jsonOf(res: Response, url: string): Promise<unknown> {
+  const text = await res.text();
+  if (text.length === 0) return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new DsyncApiError('BAD_RESPONSE', `${url} answered HTTP ${res.status} with a body ` +
+      'that is not JSON: is this URL a dsync node of the right service?', res.status);
   }
 }
 

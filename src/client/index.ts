@@ -5,7 +5,8 @@ import { Locks } from './locks.js';
 
 export { DsyncApiError } from './errors.js';
 export type { AcquireOptions, Grant, LockMode, LockView } from './locks.js';
-export type { CacheValue } from './cache.js';
+export type { CacheLineState, CacheStats, CacheValue } from './cache.js';
+export { nodeHealth, type NodeHealth } from './health.js';
 
 export interface DsyncClientOptions {
   /** URLs of lock-service nodes. */

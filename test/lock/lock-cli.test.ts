@@ -1,10 +1,9 @@
 // `dsync lock …` as a child process against a real lock cluster: JSON on stdout, errors with
-// their code on stderr and exit code 1, help text.
-import { execFile } from 'node:child_process';
+// their code and what to do next on stderr, exit code 1 for a refused operation and 2 for a
+// usage error, never a stack trace; help text.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, Cluster, ROOT } from '../support/cluster.js';
-
-interface CliResult { code: number; stdout: string; stderr: string }
+import { dsync, STACK_LINE } from '../support/cli.js';
+import { Cluster } from '../support/cluster.js';
 
 let cluster: Cluster;
 let urls: string;
@@ -15,18 +14,6 @@ beforeAll(async () => {
   urls = cluster.nodes.map((n) => n.url).join(',');
 });
 afterAll(async () => { await cluster.stop(); });
-
-/** Runs `dsync ...args`; never rejects on a non-zero exit. */
-function dsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], {
-      cwd: ROOT, env: { ...process.env, DSYNC_LOCK_URLS: '', ...env }, timeout: 30_000,
-    }, (err, stdout, stderr) => {
-      if (err !== null && typeof err.code !== 'number') { reject(new Error(err.message, { cause: err })); return; }
-      resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr });
-    });
-  });
-}
 
 /** `dsync lock <sub> ... --urls <cluster>` and the parsed JSON of its stdout. */
 async function lockJson<T>(args: string[]): Promise<T> {
@@ -97,26 +84,38 @@ describe('dsync lock', { timeout: 120_000 }, () => {
     expect(r.stderr).toMatch(/LOCK_TIMEOUT/);
   });
 
-  it('bad input is reported with the field, exit 1; usage errors exit non-zero', async () => {
+  it('bad input is a usage error: the field named, exit 2, no stack trace', async () => {
     const r = await dsync(['lock', 'acquire', 'cli/x', '--owner', 'a', '--ttl', '99',
       '--urls', urls]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/INVALID_ARGUMENT/);
     expect(r.stderr).toMatch(/ttlMs/);
+    expect(r.stderr).toMatch(/Fix the value named by `field`/);
     const u = await dsync(['lock', 'acquire', 'cli/x', '--urls', urls]);
-    expect(u.code).not.toBe(0);
+    expect(u.code).toBe(2);
     expect(u.stderr).toMatch(/--owner/);
     const n = await dsync(['lock', 'renew', 'cli/x', '--owner', 'a', '--ttl', 'soon',
       '--urls', urls]);
-    expect(n.code).not.toBe(0);
-    expect(n.stderr).toMatch(/integer/);
+    expect(n.code).toBe(2);
+    expect(n.stderr).toMatch(/"soon" is not an integer/);
+    const m = await dsync(['lock', 'acquire', 'cli/x', '--owner', 'a', '--mode', 'read',
+      '--urls', urls]);
+    expect(m.code).toBe(2);
+    expect(m.stderr).toMatch(/exclusive, shared/);
+    const url = await dsync(['lock', 'show', 'x', '--urls', 'lock-0:8000']);
+    expect(url.code).toBe(2);
+    expect(url.stderr).toMatch(/"lock-0:8000" is not a node URL; use http:\/\/host:port/);
+    for (const x of [r, u, n, m, url]) expect(x.stderr).not.toMatch(STACK_LINE);
   });
 
-  it('an unreachable cluster says so and exits 1', async () => {
-    const r = await dsync(['lock', 'show', 'x', '--urls', 'http://127.0.0.1:9']);
+  it('an unreachable cluster says so and what to do, and exits 1', async () => {
+    const r = await dsync(['lock', 'show', 'x', '--urls', 'http://127.0.0.1:9',
+      '--deadline', '300']);
     expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/NETWORK/);
     expect(r.stderr).toMatch(/dsync dev/);
+    expect(r.stderr).not.toMatch(STACK_LINE);
   });
 
   it('--help lists the lock commands and their options', async () => {

@@ -3,14 +3,7 @@
 // coherence shell and the HTTP API; a graceful shutdown hands every copy and dirty line back
 // before the process exits.
 //
-// Incarnation: the core needs a number that grows on every start of this pod, so that peers
-// drop copies granted by an earlier life. It is max(previous + 1, wall clock ms), persisted
-// (fsync) under dataDir before the node talks to anyone. A first start (no file) also tells
-// the core that no earlier life ever granted a copy, so it may grant at once; a restart waits
-// out the copies of its previous life (the core's startup grace), unless that life drained
-// completely on SIGTERM and recorded so ("clean"): then no copy of it can be left anywhere.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync,
-  writeSync } from 'node:fs';
+// Incarnation and start-up grace: incarnation.ts.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.js';
@@ -24,6 +17,7 @@ import { registerCacheRoutes } from './cache-routes.js';
 import { CacheShell } from './cache-shell.js';
 import { DEFAULT_LEASE_MS } from './coherence-config.js';
 import { EmbeddedStore } from './embedded-store.js';
+import { nextIncarnation, priorCopiesOf, recordIncarnation } from './incarnation.js';
 import { RedisStore, type BackingStore } from './store.js';
 
 /** How long SIGTERM waits for every copy and dirty line to be handed back. */
@@ -45,7 +39,7 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
   const memberIds = cfg.peers.length > 0 ? cfg.peers.map((p) => p.id) : [cfg.nodeId];
   const ring = new HashRing(memberIds);
   if (!ring.hasNode(cfg.nodeId)) ring.addNode(cfg.nodeId);
-  const { incarnation, noPriorCopies } = nextIncarnation(cfg.dataDir);
+  const { incarnation, record } = nextIncarnation(cfg.dataDir);
   const transport = new PeerTransport({
     nodeId: cfg.nodeId, listen: { host: cfg.peerHost, port: cfg.peerPort },
     peers: new Map(cfg.peers.filter((p) => p.id !== cfg.nodeId)
@@ -68,7 +62,7 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
       flushIntervalMs: cfg.flushIntervalMs, requestTimeoutMs: cfg.requestTimeoutMs,
       writePolicy: cfg.writePolicy, capacityBytes: cfg.capacityBytes,
       valueBytesMax: Math.min(cfg.bodyBytesMax, Math.floor(cfg.capacityBytes / 2)),
-      ...(noPriorCopies ? { startupGraceMs: 0 } : {}),
+      priorCopies: priorCopiesOf(record), peers: ring.nodes().filter((id) => id !== cfg.nodeId),
     },
     store, metrics: cacheMetrics, logger,
     sender: { send: (to, msg) => { transport.send(to, msg, 'control'); } },
@@ -92,6 +86,7 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
   });
   const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort });
   logger.info({ http: server.url, peer: `${cfg.peerHost}:${cfg.peerPort}`, incarnation,
+    incarnationRecord: record,
     store: cfg.redisUrl === null ? 'embedded' : 'redis', writePolicy: cfg.writePolicy },
   'cache node started');
   return {
@@ -133,38 +128,4 @@ function healthOf(shell: CacheShell, transport: PeerTransport, cfg: NodeConfig,
       misses: s.misses, evictions: s.evictions, states: s.states, pendingOps: s.pendingOps,
       pendingWritebacks: s.pendingWritebacks, directoryEntries: s.directoryEntries },
   };
-}
-
-const INCARNATION_FILE = 'cache-incarnation';
-
-/** Reads, bumps and durably records this pod's incarnation (see the header). */
-export function nextIncarnation(dataDir: string): { incarnation: number; noPriorCopies: boolean } {
-  mkdirSync(dataDir, { recursive: true });
-  const path = join(dataDir, INCARNATION_FILE);
-  const firstStart = !existsSync(path);
-  const [num, flag] = firstStart ? ['0', 'clean'] : readFileSync(path, 'utf8').trim().split(' ');
-  const prior = Number(num);
-  if (!Number.isSafeInteger(prior) || prior < 0) {
-    throw new Error(`${path} holds no incarnation number; remove it only if no copy of this ` +
-      'pod\'s earlier life can still be alive');
-  }
-  const incarnation = Math.max(prior + 1, Date.now());
-  recordIncarnation(dataDir, incarnation, false);
-  return { incarnation, noPriorCopies: flag === 'clean' };
-}
-
-/** Writes `incarnation` (and whether it ended drained) with fsync, atomically by rename. */
-function recordIncarnation(dataDir: string, incarnation: number, clean: boolean): void {
-  const path = join(dataDir, INCARNATION_FILE);
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, `${incarnation}${clean ? ' clean' : ''}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dirFd = openSync(dataDir, 'r');
-  try { fsyncSync(dirFd); } finally { closeSync(dirFd); }
 }

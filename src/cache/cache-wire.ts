@@ -17,7 +17,8 @@ const FIELD_CHECKS: Readonly<Record<CoherenceMsgType, (m: Rec) => boolean>> = {
   data: (m) => isInt(m.txn) && isInt(m.seq) && isInt(m.version) && isInt(m.leaseMs) &&
     isValue(m.value) && (m.grant === 'M' || m.grant === 'E' || m.grant === 'S'),
   nack: (m) => isInt(m.txn) && typeof m.reason === 'string' &&
-    (m.code === 'RESOURCE_EXHAUSTED' || m.code === 'UNAVAILABLE'),
+    (m.code === 'RESOURCE_EXHAUSTED' || m.code === 'UNAVAILABLE') &&
+    (m.cause === undefined || m.cause === 'store_unavailable'),
   inv: (m) => isInt(m.seq),
   fwdGetS: (m) => isInt(m.seq),
   fwdGetM: (m) => isInt(m.seq),
@@ -28,6 +29,8 @@ const FIELD_CHECKS: Readonly<Record<CoherenceMsgType, (m: Rec) => boolean>> = {
   putE: (m) => isInt(m.seq) && isInt(m.homeInc),
   putS: (m) => isInt(m.seq) && isInt(m.homeInc),
   putAck: (m) => isInt(m.version),
+  hello: () => true,
+  helloAck: (m) => typeof m.clear === 'boolean',
 };
 
 export function isCoherenceMsg(payload: unknown): payload is CoherenceMsg {

@@ -16,6 +16,7 @@ import {
 } from './lru.js';
 
 export type WritePolicy = 'write-back' | 'write-through';
+export type PriorCopies = 'none' | 'unknown';
 
 export interface CoherenceOptions {
   /** This pod's id, as the ring and the transport name it. */
@@ -40,8 +41,18 @@ export interface CoherenceOptions {
   /** A new incarnation grants nothing for this long, so that every copy granted by its
    * previous life has expired and the dirty data of those copies (flushed at least every
    * flushIntervalMs) has come back; ms, default leaseMs + 2 × flushIntervalMs,
-   * 0..leaseMs*4 (0 only if no earlier life ever granted a copy). */
+   * leaseMs..leaseMs*4. The grace ends earlier once every peer has confirmed that it holds
+   * nothing of an earlier life (see `peers`), and is skipped when `priorCopies` is 'none'. */
   readonly startupGraceMs?: number;
+  /** What the shell knows of copies granted by an earlier life of this pod: 'none' when that
+   * life drained completely before it stopped (its incarnation record says so), else
+   * 'unknown' (default): a crash, or a record that is missing, which is what a first start
+   * and a lost data dir both look like. */
+  readonly priorCopies?: PriorCopies;
+  /** Every other pod of the ring. During the grace period the home asks each of them to
+   * confirm that it holds no copy and no unacknowledged data of an earlier life of this pod;
+   * once all have, the grace ends. null (default): the grace always runs its full length. */
+  readonly peers?: readonly NodeId[] | null;
   /** default 'write-back'. With 'write-through' a write replies once the store has it. */
   readonly writePolicy?: WritePolicy;
   /** Line capacity in bytes (value + overhead), default 64 MiB. */
@@ -95,6 +106,8 @@ export function parseCoherenceOptions(o: CoherenceOptions): CoherenceConfig {
     flushIntervalMs: int('flushIntervalMs', o.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
       1, leaseMs - 1),
     startupGraceMs: 0,
+    priorCopies: o.priorCopies ?? 'unknown',
+    peers: o.peers ?? null,
     writePolicy: o.writePolicy ?? 'write-back',
     capacityBytes: o.capacityBytes ?? DEFAULT_LRU_CAPACITY_BYTES,
     entryOverheadBytes: o.entryOverheadBytes ?? DEFAULT_ENTRY_OVERHEAD_BYTES,
@@ -108,8 +121,21 @@ export function parseCoherenceOptions(o: CoherenceOptions): CoherenceConfig {
       o.directoryEntriesMax ?? DEFAULT_DIRECTORY_ENTRIES_MAX, 1, 100_000_000),
     writebacksMax: int('writebacksMax', o.writebacksMax ?? DEFAULT_WRITEBACKS_MAX, 1, 10_000_000),
   };
-  c.startupGraceMs = int('startupGraceMs',
-    o.startupGraceMs ?? leaseMs + 2 * c.flushIntervalMs, 0, leaseMs * 4);
+  const grace = o.startupGraceMs ?? leaseMs + 2 * c.flushIntervalMs;
+  if (Number.isSafeInteger(grace) && grace < leaseMs) {
+    // A copy granted just before a crash could still be served when the next life grants a
+    // conflicting one.
+    throw new InvalidArgumentError('startupGraceMs', `startupGraceMs (${grace}) must be at ` +
+      `least leaseMs (${leaseMs}): copies of a crashed home's last life live that long; ` +
+      'raise startupGraceMs or leave it unset');
+  }
+  c.startupGraceMs = int('startupGraceMs', grace, leaseMs, leaseMs * 4);
+  if (c.priorCopies !== 'none' && c.priorCopies !== 'unknown') {
+    throw new InvalidArgumentError('priorCopies', 'priorCopies is none or unknown');
+  }
+  if (c.peers !== null && c.peers.some((p) => p.length === 0 || p === c.self)) {
+    throw new InvalidArgumentError('peers', 'peers are the other pods\' non-empty ids');
+  }
   if (c.writePolicy !== 'write-back' && c.writePolicy !== 'write-through') {
     throw new InvalidArgumentError('writePolicy', 'writePolicy is write-back or write-through');
   }

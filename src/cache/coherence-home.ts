@@ -6,7 +6,7 @@
 import { assert } from '../assert.js';
 import type { CoherenceConfig } from './coherence-config.js';
 import type {
-  CacheValue, CoherenceMsg, GrantState, LineData, NodeId,
+  CacheValue, CoherenceMsg, GrantState, LineData, NackCause, NodeId,
 } from './coherence-messages.js';
 
 /** A message before the node stamps both incarnations on it. */
@@ -102,13 +102,58 @@ export class HomeDirectory {
    * when a directory entry is dropped and made again. */
   private seq = 0;
   private nowMs: number;
+  /** Start-up grace: nothing is granted before this, unless every peer confirmed earlier. */
   private readonly graceUntilMs: number;
+  private graceOver: boolean;
+  /** Peers that have not confirmed yet that they hold nothing of an earlier life of this pod
+   * (null: the peers are not known, so the grace runs its full length). */
+  private readonly unconfirmed: Set<NodeId> | null;
+  private lastHelloMs: number;
   private draining = false;
+  /** False while the shell reports the backing store down: requests that need it are
+   * refused at once instead of waiting for it. */
+  private storeUp = true;
   writebacksDropped = 0;
 
   constructor(private readonly cfg: CoherenceConfig, private readonly out: HomeOutbox) {
     this.nowMs = cfg.nowMs;
     this.graceUntilMs = cfg.nowMs + cfg.startupGraceMs;
+    this.unconfirmed = cfg.peers === null ? null : new Set(cfg.peers);
+    // No grace when the previous life drained, or when there is no other pod that could hold
+    // one of its copies.
+    this.graceOver = cfg.priorCopies === 'none' || this.unconfirmed?.size === 0;
+    this.lastHelloMs = cfg.nowMs;
+    if (!this.graceOver) this.sendHellos();
+  }
+
+  /** True while this incarnation may still have to wait for copies of its earlier life. */
+  inGrace(): boolean {
+    if (this.graceOver) return false;
+    if (this.nowMs < this.graceUntilMs && this.unconfirmed?.size !== 0) return true;
+    this.graceOver = true;
+    return false;
+  }
+
+  /** A peer answered a hello: once every peer is clear, the grace period is over. */
+  onHelloAck(from: NodeId, msg: Extract<CoherenceMsg, { type: 'helloAck' }>): void {
+    if (this.graceOver || !msg.clear || this.unconfirmed === null) return;
+    this.unconfirmed.delete(from);
+    if (this.inGrace()) return;
+    for (const key of [...this.active]) this.advance(this.entries.get(key)!);
+  }
+
+  /** The shell's view of the backing store changed. */
+  setStoreAvailable(up: boolean): void {
+    if (this.storeUp === up) return;
+    this.storeUp = up;
+    for (const key of [...this.active]) this.advance(this.entries.get(key)!);
+  }
+
+  private sendHellos(): void {
+    this.lastHelloMs = this.nowMs;
+    for (const node of this.unconfirmed ?? []) {
+      this.out.send(node, this.out.peerInc(node), { type: 'hello', key: '' });
+    }
   }
 
   get size(): number {
@@ -157,6 +202,7 @@ export class HomeDirectory {
     }
     entry.lastTxn.set(from, { inc: fromInc, txn: msg.txn });
     entry.queue.push({ type: msg.type, from, fromInc, txn: msg.txn, atMs: this.nowMs });
+    // Store down: a request that needs it is refused at once by advance().
     this.advance(entry);
   }
 
@@ -184,7 +230,7 @@ export class HomeDirectory {
     if (msg.type === 'putM') {
       // Data held under an earlier life of this home is taken during the grace period, or
       // later while no copy of this life exists (then it is merely late, not conflicting).
-      const accept = current || this.nowMs < this.graceUntilMs || (entry.owner === null &&
+      const accept = current || this.inGrace() || (entry.owner === null &&
         entry.busy === null && [...entry.sharers.values()].every((h) =>
           h.leaseUntilMs <= this.nowMs));
       if (!accept) this.writebacksDropped++;
@@ -260,6 +306,7 @@ export class HomeDirectory {
   tick(nowMs: number): void {
     assert(nowMs >= this.nowMs, 'the local clock never goes back');
     this.nowMs = nowMs;
+    if (this.inGrace() && nowMs - this.lastHelloMs >= this.cfg.retryMs) this.sendHellos();
     for (const key of [...this.active]) {
       const entry = this.entries.get(key);
       assert(entry !== undefined, 'active keys have entries');
@@ -313,6 +360,7 @@ export class HomeDirectory {
 
   /** Serves queued requests in order until one has to wait. */
   private advance(entry: DirEntry): void {
+    if (!this.storeUp) this.refuseStoreBound(entry);
     for (;;) {
       if (!entry.loaded) {
         if (!entry.loading) {
@@ -324,16 +372,19 @@ export class HomeDirectory {
       if (entry.busy !== null) {
         if (entry.busy.waiting.size > 0) break;
         const req = entry.busy.req;
+        // The recall may have brought data back that the store does not hold yet: the same
+        // write-through gate as for a request served at once (below).
+        if (req.type !== 'drain' && this.awaitsStore(entry)) break;
         entry.busy = null;
         if (req.type !== 'drain' && this.out.peerInc(req.from) <= req.fromInc) {
           this.grant(entry, req);
         }
         continue;
       }
-      if (this.nowMs < this.graceUntilMs && !this.draining) break;
+      if (this.inGrace() && !this.draining) break;
       // Write-through: grant nothing the store does not hold yet, so that no pod can read a
       // value that a crash of this home could still take back.
-      if (this.cfg.writePolicy === 'write-through' && entry.durableVersion < entry.version) break;
+      if (this.awaitsStore(entry)) break;
       const req = entry.queue.shift();
       if (req === undefined) break;
       if (this.out.peerInc(req.from) > req.fromInc) continue;
@@ -342,6 +393,40 @@ export class HomeDirectory {
     const idle = entry.loaded && entry.busy === null && entry.queue.length === 0;
     if (idle) this.active.delete(entry.key);
     else this.active.add(entry.key);
+  }
+
+  /** Write-through: the memory copy is newer than the store, so nothing may be granted. */
+  private awaitsStore(entry: DirEntry): boolean {
+    return this.cfg.writePolicy === 'write-through' && entry.durableVersion < entry.version;
+  }
+
+  /** Whether serving `type` now would wait for the backing store. */
+  private needsStore(entry: DirEntry, type: HomeRequest['type']): boolean {
+    if (type === 'drain') return false;
+    // A write-through write is answered only once the store has it.
+    return !entry.loaded || this.awaitsStore(entry) ||
+      (this.cfg.writePolicy === 'write-through' && type === 'getM');
+  }
+
+  /** The store is down: refuses at once what would wait for it, so that callers hear that
+   * the store is down instead of waiting out their deadline. */
+  private refuseStoreBound(entry: DirEntry): void {
+    const busy = entry.busy;
+    if (busy !== null && busy.waiting.size === 0 && this.needsStore(entry, busy.req.type)) {
+      entry.busy = null;
+      this.refuse(entry, busy.req, 'store_unavailable');
+    }
+    for (let i = entry.queue.length - 1; i >= 0; i--) {
+      const r = entry.queue[i]!;
+      if (!this.needsStore(entry, r.type)) continue;
+      entry.queue.splice(i, 1);
+      this.refuse(entry, r, 'store_unavailable');
+    }
+  }
+
+  private refuse(entry: DirEntry, r: HomeRequest, cause: NackCause): void {
+    this.out.send(r.from, r.fromInc, { type: 'nack', key: entry.key, txn: r.txn,
+      code: 'UNAVAILABLE', reason: 'the backing store is unavailable', cause });
   }
 
   /** Starts the recalls and invalidations a request needs, or grants at once. */

@@ -49,11 +49,14 @@ export type CoherenceMsg =
     })
   // home → cache: the request was refused (queue or directory full: RESOURCE_EXHAUSTED; the
   // home is shutting down: UNAVAILABLE); the cache fails the waiting operations.
+  // `cause` 'store_unavailable': the home needs the backing store for this request and knows
+  // it is down; the cache answers at once, naming the store rather than the home.
   | (MsgBase & {
       readonly type: 'nack';
       readonly txn: number;
       readonly code: 'RESOURCE_EXHAUSTED' | 'UNAVAILABLE';
       readonly reason: string;
+      readonly cause?: NackCause;
     })
   // home → sharer: drop every copy granted before `seq`.
   | (MsgBase & { readonly type: 'inv'; readonly seq: number })
@@ -82,7 +85,16 @@ export type CoherenceMsg =
   // cache → home: a clean copy was evicted (best effort, never acknowledged).
   | (MsgBase & { readonly type: 'putE' | 'putS'; readonly seq: number; readonly homeInc: number })
   // home → cache: the backing store holds `version` (or newer) of the key.
-  | (MsgBase & { readonly type: 'putAck'; readonly version: number });
+  | (MsgBase & { readonly type: 'putAck'; readonly version: number })
+  // home → every peer while a new incarnation waits out its start-up grace (key ''): "I am
+  // incarnation fromInc". A peer that hears of a newer incarnation drops the copies the
+  // earlier one granted and hands their dirty data to the new one.
+  | (MsgBase & { readonly type: 'hello' })
+  // peer → home (key ''): `clear` when the peer holds no copy granted by, and no write-back
+  // unacknowledged by, an earlier life of the home. Once every peer is clear, grace ends.
+  | (MsgBase & { readonly type: 'helloAck'; readonly clear: boolean });
+
+export type NackCause = 'store_unavailable';
 
 export type CoherenceMsgType = CoherenceMsg['type'];
 
@@ -125,8 +137,8 @@ export function describeMsg(msg: CoherenceMsg): string {
     case 'getS':
     case 'getM':
     case 'nack':
-      return `${head} txn ${msg.txn}` +
-        (msg.type === 'nack' ? ` ${msg.code} (${msg.reason})` : '');
+      return `${head} txn ${msg.txn}` + (msg.type === 'nack'
+        ? ` ${msg.code} (${msg.reason})${msg.cause === undefined ? '' : ` ${msg.cause}`}` : '');
     case 'data':
       return `${head} txn ${msg.txn} grant ${msg.grant} seq ${msg.seq} v${msg.version} ` +
         `lease ${msg.leaseMs}ms ${describeValue(msg.value)}`;
@@ -147,6 +159,10 @@ export function describeMsg(msg: CoherenceMsg): string {
       return `${head} seq ${msg.seq}@${msg.homeInc}`;
     case 'putAck':
       return `${head} v${msg.version}`;
+    case 'hello':
+      return head;
+    case 'helloAck':
+      return `${head} ${msg.clear ? 'clear' : 'not clear'}`;
   }
 }
 

@@ -200,6 +200,18 @@ export class CoherenceNode {
     this.pump();
   }
 
+  /** The shell's view of the backing store: while it is down, the home refuses at once the
+   * requests that would wait for it (UNAVAILABLE, reason store_unavailable). */
+  setStoreAvailable(up: boolean): void {
+    this.home.setStoreAvailable(up);
+    this.pump();
+  }
+
+  /** True while this pod, as a home, still waits out copies of its previous life. */
+  inStartupGrace(): boolean {
+    return this.home.inGrace();
+  }
+
   /** The answer to a storeLoad: the stored value (null: none) and its version (0: none). */
   storeLoaded(key: string, value: CacheValue, version: number): void {
     this.home.storeLoaded(key, value, version);
@@ -422,8 +434,8 @@ export class CoherenceNode {
 
   private handle(from: NodeId, msg: CoherenceMsg): void {
     if (from !== this.cfg.self && !this.notePeer(from, msg.fromInc)) return;
-    if (msg.toInc !== 0 && msg.toInc !== this.cfg.incarnation &&
-        (msg.type === 'data' || msg.type === 'nack' || msg.type === 'putAck')) {
+    if (msg.toInc !== 0 && msg.toInc !== this.cfg.incarnation && (msg.type === 'data' ||
+        msg.type === 'nack' || msg.type === 'putAck' || msg.type === 'helloAck')) {
       // An answer to a request of an earlier life of this pod (transaction numbers restart).
       // Everything else is served whatever the sender believes of this pod: requests and
       // write-backs stand on their own, and answering recalls tells the home that the copy
@@ -458,7 +470,24 @@ export class CoherenceNode {
       case 'putAck':
         this.onPutAck(from, msg);
         return;
+      case 'hello':
+        this.onHello(from, msg);
+        return;
+      case 'helloAck':
+        this.home.onHelloAck(from, msg);
+        return;
     }
+  }
+
+  /** A restarted home asks whether anything of its earlier lives is left here. notePeer has
+   * already dropped the lines they granted (dirty data went to the new life as write-backs),
+   * so what is left is write-backs the home has not acknowledged yet. */
+  private onHello(from: NodeId, msg: Extract<CoherenceMsg, { type: 'hello' }>): void {
+    let clear = true;
+    for (const wb of this.writebacks.values()) {
+      if (wb.home === from && wb.homeInc < msg.fromInc) { clear = false; break; }
+    }
+    this.send(from, { type: 'helloAck', key: '', clear });
   }
 
   /** Records the sender's incarnation; false when the message is from an earlier life. */
@@ -538,11 +567,12 @@ export class CoherenceNode {
   private onNack(from: NodeId, msg: Extract<CoherenceMsg, { type: 'nack' }>): void {
     const work = this.works.get(msg.key);
     if (work?.txn == null || work.txn.txn !== msg.txn || work.txn.home !== from) return;
-    for (const op of work.ops) {
-      this.reply(op.reqId, { type: 'error', key: msg.key, error: new DsyncError(msg.code,
-        `the key's home refused the request (${msg.reason}); retry shortly`,
-        { retryable: true, details: { home: from } }) });
-    }
+    const error = msg.cause === 'store_unavailable'
+      ? new UnavailableError('the backing store is unavailable (as seen by the key\'s home ' +
+        `${from}); retry once it is back, /ready says when`, { reason: msg.cause, home: from })
+      : new DsyncError(msg.code, `the key's home refused the request (${msg.reason}); ` +
+        'retry shortly', { retryable: true, details: { home: from } });
+    for (const op of work.ops) this.reply(op.reqId, { type: 'error', key: msg.key, error });
     this.opsTotal -= work.ops.length;
     this.works.delete(msg.key);
     this.answerDeferred(msg.key, work);
@@ -779,7 +809,11 @@ export class CoherenceNode {
 
   private wellFormed(msg: CoherenceMsg): boolean {
     const keyBytes = utf8Bytes(msg.key);
-    if (keyBytes === 0 || keyBytes > this.cfg.keyBytesMax) return false;
+    if (msg.type === 'hello' || msg.type === 'helloAck') {
+      if (keyBytes !== 0) return false;
+    } else if (keyBytes === 0 || keyBytes > this.cfg.keyBytesMax) {
+      return false;
+    }
     if (!Number.isSafeInteger(msg.fromInc) || msg.fromInc < 1) return false;
     const value = msg.type === 'data' || msg.type === 'putM' ? msg.value
       : (msg.type === 'invAck' || msg.type === 'recallAck') ? msg.data?.value ?? null : null;

@@ -10,7 +10,9 @@
 
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { runCoherenceSeed, type CoherenceOutcome } from './coherence-sim.js';
+import {
+  runCoherenceSeed, World, STEP_MS, paramsFromSeed, type CoherenceOutcome, type WorldParams,
+} from './coherence-sim.js';
 import { describeGaveUp } from '../support/linearizability.js';
 
 function explain(seed: number, out: CoherenceOutcome): string {
@@ -53,4 +55,70 @@ describe('coherence simulation', () => {
         expect(ops).toBeGreaterThan(chunk.length * 50);
       });
   }
+});
+
+// Directed cases for the gates a home must pass before it grants (issue: "cache gates"). Each
+// drives a quiet world (no faults, no random clients) through the one interleaving that
+// breaks the gate, checking the invariants after every step.
+describe('coherence gates', () => {
+  const quiet = (seed: number, over: Partial<WorldParams> = {}): World => new World(seed, false, {
+    ...paramsFromSeed(seed), pods: 3, keys: 1, lossRate: 0, duplicateRate: 0, delayMaxMs: 1,
+    restartsPerSecond: 0, partitionsPerSecond: 0, clientsPerPod: 0, driftRatio: 0,
+    capacityBytes: 64 * 1024, lostDataDirShare: 0, storeDelayMaxMs: 20, ...over,
+  });
+
+  /** Steps until `done` (at most `ms`), failing on a broken invariant. */
+  const runUntil = (w: World, done: () => boolean, ms: number): void => {
+    for (let t = 0; t < ms && !done(); t += STEP_MS) {
+      w.step();
+      const broken = w.checkSingleWriter() ?? w.checkWriteThroughGrants();
+      if (broken !== null) expect.fail(`seed ${w.seed}: ${broken}`);
+    }
+    expect(done(), `seed ${w.seed}: not done within ${ms} ms`).toBe(true);
+  };
+  const roles = (w: World): [string, string, string] => {
+    const home = w.homeOf('k0');
+    const [a, b] = w.pods.map((p) => p.id).filter((id) => id !== home);
+    return [home, a!, b!];
+  };
+
+  it('write-through: after a recall the home waits for the store before it grants', () => {
+    for (let seed = 1; seed <= 8; seed++) {
+      const w = quiet(seed, { writePolicy: 'write-through', storeDelayMaxMs: 60 });
+      const [, a, b] = roles(w);
+      const idle = (): boolean => w.pendingClients() === 0;
+      runUntil(w, () => w.timeMs >= 100, 200);
+      w.submit(a, 'write', 'k0');
+      runUntil(w, idle, 2000);
+      // B's read reaches the home first (the owner is recalled); A's second write follows,
+      // so the recall brings back a version the store is still writing.
+      w.submit(b, 'read', 'k0');
+      w.submit(a, 'write', 'k0');
+      runUntil(w, idle, 2000);
+      expect(w.history.every((o) => o.ret !== null && o.ret !== -1)).toBe(true);
+    }
+  });
+
+  it('a home whose data dir was lost waits out (or asks about) the copies of its last life',
+    () => {
+      for (let seed = 1; seed <= 8; seed++) {
+        const w = quiet(seed, { writePolicy: 'write-through' });
+        const [home, a, b] = roles(w);
+        const idle = (): boolean => w.pendingClients() === 0;
+        runUntil(w, () => w.timeMs >= 100, 200);
+        w.submit(a, 'write', 'k0');
+        runUntil(w, idle, 2000);
+        expect(w.pod(a).node!.lineState('k0')).toBe('M');
+        // kill -9 of the home and of its volume: the next life has no incarnation record.
+        w.crash(w.pod(home), true);
+        runUntil(w, () => w.pod(home).node !== null, 1000);
+        w.submit(b, 'write', 'k0');
+        runUntil(w, idle, 3000);
+        expect(w.history.every((o) => o.ret !== null && o.ret !== -1)).toBe(true);
+      }
+    });
+
+  it('startupGraceMs below the lease is refused when a pod starts, naming the field', () => {
+    expect(() => quiet(1, { startupGraceMs: 500 })).toThrow(/startupGraceMs.*at least leaseMs/);
+  });
 });

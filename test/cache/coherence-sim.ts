@@ -1,13 +1,17 @@
 // A seeded, single-process world for the coherence core: 3–5 pods over a simulated network
 // (delay, reordering, loss, partitions), a simulated backing store with latency, per-pod
 // clocks with bounded rate drift, clients issuing reads/writes/deletes, and pod restarts
-// (crash in write-through worlds, graceful in write-back worlds: write-back by design loses
-// the dirty lines of a crashed pod). Every step checks the single-writer invariant; the
-// client history is kept for the linearizability checker. runCoherenceSeed runs one seed.
+// (crash in write-through worlds, sometimes with the data dir lost; graceful in write-back
+// worlds: write-back by design loses the dirty lines of a crashed pod). A restarted pod is
+// told what its shell would tell it (incarnation.ts: a missing or unclean record means
+// copies of the earlier life may be left). Every step checks the single-writer invariant
+// and, in write-through worlds, that no grant carries a version the store does not hold;
+// the client history is kept for the linearizability checker. runCoherenceSeed runs one seed.
 
 import { seededRand, type Rand } from '../../src/raft/rand.js';
 import { CoherenceNode } from '../../src/cache/coherence.js';
 import type { WritePolicy } from '../../src/cache/coherence-config.js';
+import { priorCopiesOf, type IncarnationRecord } from '../../src/cache/incarnation.js';
 import {
   describeMsg, type CacheValue, type CoherenceEffect, type CoherenceMsg, type OpResult,
 } from '../../src/cache/coherence-messages.js';
@@ -29,6 +33,12 @@ export interface WorldParams {
   readonly clientsPerPod: number;
   /** Clock rate error bound, within the core's documented assumption. */
   readonly driftRatio: number;
+  /** Share of crash restarts that also lose the pod's data dir (its incarnation record). */
+  readonly lostDataDirShare: number;
+  /** Longest backing store call, ms. */
+  readonly storeDelayMaxMs: number;
+  /** Passed to every pod when set (the core must refuse a value below the lease). */
+  readonly startupGraceMs?: number;
 }
 
 export const STEP_MS = 5;
@@ -49,6 +59,9 @@ export function paramsFromSeed(seed: number): WorldParams {
     partitionsPerSecond: r.next() < 0.3 ? 0 : r.next() * 1.0,
     clientsPerPod: r.int(1, 3),
     driftRatio: r.next() * 0.02,
+    // Not drawn from `r`: the worlds of earlier seeds stay as they were.
+    lostDataDirShare: 0.3,
+    storeDelayMaxMs: 20,
   };
 }
 
@@ -83,6 +96,8 @@ interface Pod {
   /** Latest store completion time, to keep one pod's store ops in order. */
   storeTail: number;
   partitionedUntil: number;
+  /** What the pod's incarnation file will say at its next start. */
+  record: IncarnationRecord;
 }
 
 interface Client {
@@ -111,7 +126,10 @@ export class World {
   /** Per-pod successful operations and failures, reset by the caller between phases. */
   completedByPod = new Map<string, number>();
   failedSince = 0;
-  stats = { sent: 0, lost: 0, restarts: 0, completed: 0, failed: 0, evictions: 0, hits: 0 };
+  stats = { sent: 0, lost: 0, restarts: 0, completed: 0, failed: 0, evictions: 0, hits: 0,
+    lostDataDirs: 0 };
+  /** Write-through grants of a version the store did not hold yet. */
+  private readonly undurableGrants: string[] = [];
 
   /** `node` is the coherence core the pods run: CoherenceNode, or a variant with a planted
    * bug (test/support/mutant.ts). */
@@ -127,14 +145,14 @@ export class World {
         id, node: null, incarnation: 0, downUntil: 0, draining: false, storeTail: 0,
         clockOffsetMs: this.rand.int(0, 1_000_000),
         clockRate: 1 + (this.rand.next() * 2 - 1) * this.params.driftRatio,
-        partitionedUntil: 0,
+        partitionedUntil: 0, record: 'missing',
       };
       this.pods.push(pod);
-      this.start(pod);
       for (let c = 0; c < this.params.clientsPerPod; c++) {
         this.clients.push({ id: `${id}/c${c}`, pod, pending: null, seq: 0 });
       }
     }
+    for (const pod of this.pods) this.start(pod);
   }
 
   localNow(pod: Pod): number {
@@ -144,15 +162,24 @@ export class World {
   private start(pod: Pod): void {
     pod.incarnation++;
     pod.draining = false;
+    const grace = this.params.startupGraceMs;
     pod.node = new this.node({
       self: pod.id, incarnation: pod.incarnation, homeOf: (k) => this.ring.ownerOf(k)!,
       nowMs: this.localNow(pod), leaseMs: LEASE_MS, driftMarginMs: DRIFT_MARGIN_MS,
       retryMs: 150, requestTimeoutMs: 1500, flushIntervalMs: 200,
       writePolicy: this.params.writePolicy, capacityBytes: this.params.capacityBytes,
       entryOverheadBytes: 64, valueBytesMax: 64, keyBytesMax: 16, homeQueuePerKeyMax: 16,
-      opsPerKeyMax: 8, writebacksMax: 4,
+      opsPerKeyMax: 8, writebacksMax: 4, priorCopies: priorCopiesOf(pod.record),
+      peers: this.pods.map((p) => p.id).filter((id) => id !== pod.id),
+      ...(grace === undefined ? {} : { startupGraceMs: grace }),
     });
-    this.log(`${pod.id} starts as incarnation ${pod.incarnation}`);
+    this.log(`${pod.id} starts as incarnation ${pod.incarnation} (record ${pod.record})`);
+    pod.record = 'unclean';
+  }
+
+  /** The home of `key` (the same ring every pod uses). */
+  homeOf(key: string): string {
+    return this.ring.ownerOf(key)!;
   }
 
   log(line: string): void {
@@ -232,6 +259,13 @@ export class World {
     switch (e.type) {
       case 'send': {
         this.stats.sent++;
+        if (e.msg.type === 'data' && this.params.writePolicy === 'write-through') {
+          const stored = this.store.get(e.msg.key)?.version ?? 0;
+          if (e.msg.version > stored) {
+            this.undurableGrants.push(`${pod.id} granted ${e.msg.key} v${e.msg.version} to ` +
+              `${e.to} while the store held v${stored}, at ${this.timeMs}ms`);
+          }
+        }
         if (this.faults && this.rand.next() < this.params.lossRate) {
           this.stats.lost++;
           return;
@@ -250,7 +284,8 @@ export class World {
         return;
       case 'storeLoad':
       case 'storeWrite': {
-        pod.storeTail = Math.max(pod.storeTail, this.timeMs) + this.rand.int(1, 20);
+        pod.storeTail = Math.max(pod.storeTail, this.timeMs) +
+          this.rand.int(1, this.params.storeDelayMaxMs);
         this.storeOps.push({ at: pod.storeTail, pod: pod.id, inc: pod.incarnation,
           kind: e.type === 'storeLoad' ? 'load' : 'write', key: e.key,
           value: e.type === 'storeWrite' ? e.value : null,
@@ -262,18 +297,37 @@ export class World {
 
   private maybeIssue(client: Client): void {
     const pod = client.pod;
-    const node = pod.node;
-    if (client.pending !== null || node === null || pod.draining) return;
+    if (client.pending !== null || pod.node === null || pod.draining) return;
     if (this.rand.next() < 0.7) return;
     const key = this.keys[this.rand.int(0, this.keys.length)]!;
-    const reqId = `${client.id}#${++this.reqCounter}`;
     const roll = this.rand.next();
+    this.issue(client, roll < 0.5 ? 'read' : roll < 0.9 ? 'write' : 'delete', key);
+  }
+
+  /** A scripted operation through `podId` (worlds built with clientsPerPod 0); its outcome
+   * lands in the history like any other. */
+  submit(podId: string, kind: 'read' | 'write' | 'delete', key: string): void {
+    const pod = this.pod(podId);
+    const id = `${podId}/script`;
+    let client = this.clients.find((c) => c.id === id);
+    if (client === undefined) {
+      client = { id, pod, pending: null, seq: 0 };
+      this.clients.push(client);
+    }
+    if (client.pending !== null) throw new Error(`${id} still waits for its last operation`);
+    this.issue(client, kind, key);
+  }
+
+  private issue(client: Client, kind: 'read' | 'write' | 'delete', key: string): void {
+    const pod = client.pod;
+    const node = pod.node!;
+    const reqId = `${client.id}#${++this.reqCounter}`;
     const histIndex = this.history.length;
-    if (roll < 0.5) {
+    if (kind === 'read') {
       this.history.push({ op: 'read', key, value: null, call: this.timeMs, ret: null,
         label: reqId });
       node.read(reqId, key);
-    } else if (roll < 0.9) {
+    } else if (kind === 'write') {
       const value = JSON.stringify(`${client.id}:${++client.seq}`);
       this.history.push({ op: 'write', key, value, call: this.timeMs, ret: null, label: reqId });
       node.write(reqId, key, value);
@@ -327,7 +381,7 @@ export class World {
   private beginRestart(pod: Pod): void {
     this.stats.restarts++;
     if (this.params.writePolicy === 'write-through') {
-      this.crash(pod);
+      this.crash(pod, this.rand.next() < this.params.lostDataDirShare);
     } else {
       // Graceful: stop taking requests, take every copy home, wait for the store.
       pod.draining = true;
@@ -341,11 +395,21 @@ export class World {
     const node = pod.node!;
     const clientsIdle = this.clients.every((c) => c.pod !== pod || c.pending === null);
     const storeIdle = !this.storeOps.some((o) => o.pod === pod.id && o.inc === pod.incarnation);
-    if (clientsIdle && storeIdle && node.drained()) this.crash(pod);
+    if (clientsIdle && storeIdle && node.drained()) {
+      this.crash(pod);
+      // The shell records a drained life as clean.
+      pod.record = 'clean';
+    }
   }
 
-  private crash(pod: Pod): void {
-    this.log(`${pod.id} stops (incarnation ${pod.incarnation})`);
+  /** kill -9 of `pod` (and, with `lostDataDir`, of its volume: the record is gone). */
+  crash(pod: Pod, lostDataDir = false): void {
+    this.log(`${pod.id} stops (incarnation ${pod.incarnation})` +
+      (lostDataDir ? ', its data dir lost' : ''));
+    if (lostDataDir) {
+      this.stats.lostDataDirs++;
+      pod.record = 'missing';
+    }
     pod.node = null;
     pod.draining = false;
     pod.downUntil = this.timeMs + this.rand.int(20, 400);
@@ -378,6 +442,12 @@ export class World {
       }
     }
     return null;
+  }
+
+  /** Write-through: every grant carries a version the store already holds, so no reader can
+   * see a value that a crash could still take back. */
+  checkWriteThroughGrants(): string | null {
+    return this.undurableGrants[0] ?? null;
   }
 
   /** Completed or pending operations, failures removed. */
@@ -420,6 +490,8 @@ export function runCoherenceSeed(seed: number, tracing = false,
     world.step();
     const broken = world.checkSingleWriter();
     if (broken !== null) return fail(`single-writer invariant: ${broken}`);
+    const undurable = world.checkWriteThroughGrants();
+    if (undurable !== null) return fail(`write-through gate: ${undurable}`);
   }
   // Liveness: heal everything; once settled, every operation on every pod must succeed.
   world.faults = false;
@@ -431,6 +503,8 @@ export function runCoherenceSeed(seed: number, tracing = false,
     world.step();
     const broken = world.checkSingleWriter();
     if (broken !== null) return fail(`single-writer invariant (healed): ${broken}`);
+    const undurable = world.checkWriteThroughGrants();
+    if (undurable !== null) return fail(`write-through gate (healed): ${undurable}`);
   }
   // Every pod completes operations; a few may still time out when many clients hammer one
   // key (queueing, not a stuck protocol), but a stuck key fails all its operations.

@@ -28,7 +28,7 @@ class Cluster {
 
   start(id: string, incarnation: number, extra: Partial<CoherenceOptions> = {}): void {
     this.nodes.set(id, new CoherenceNode({
-      self: id, incarnation, homeOf: () => this.home, nowMs: this.nowMs, startupGraceMs: 0,
+      self: id, incarnation, homeOf: () => this.home, nowMs: this.nowMs, priorCopies: 'none',
       ...this.opts, ...extra,
     }));
   }
@@ -257,13 +257,16 @@ describe('CoherenceNode', () => {
 
   it('copies granted by an earlier incarnation of the home are dropped, dirty ones first ' +
     'written back to the new incarnation', () => {
-    const c = new Cluster({ startupGraceMs: 0 });
+    const c = new Cluster();
     write(c, 'b', 'w1', '"dirty"');
     expect(c.store.get('k')).toBeUndefined(); // write-back: only b has it
-    c.start('a', 2, { startupGraceMs: 3000 }); // the home restarts and forgets everything
+    // The home restarts after a crash and forgets everything; it does not know its peers.
+    c.start('a', 2, { priorCopies: 'unknown', startupGraceMs: 5400 });
     read(c, 'c', 'r1'); // queued at the new home during its grace period
     expect(c.replies.has('r1')).toBe(false);
-    for (let t = 0; t < 3400; t += 200) {
+    for (let t = 0; t < 5000; t += 200) c.tick(200);
+    expect(c.replies.has('r1')).toBe(false);
+    for (let t = 0; t < 600; t += 200) {
       c.tick(200);
       c.deliverAll();
     }
@@ -271,6 +274,40 @@ describe('CoherenceNode', () => {
     expect(c.node('b').pendingWritebacks()).toBe(0);
     expect(c.store.get('k')).toEqual({ value: '"dirty"', version: 1 });
     expect(c.reply('r1')).toMatchObject({ value: '"dirty"', version: 1 });
+  });
+
+  it('a restarted home ends its grace once every peer confirms it holds nothing of the ' +
+    'earlier life; an unconfirmed peer keeps it waiting', () => {
+    const c = new Cluster();
+    write(c, 'b', 'w1', '"dirty"');
+    c.start('a', 2, { priorCopies: 'unknown', peers: ['b', 'c'] });
+    expect(c.node('a').inStartupGrace()).toBe(true);
+    // c answers, b is cut off: still in grace, and c's read waits.
+    c.pump();
+    c.net.splice(0, c.net.length, ...c.net.filter((m) => m.to !== 'b'));
+    read(c, 'c', 'r1');
+    expect(c.node('a').inStartupGrace()).toBe(true);
+    expect(c.replies.has('r1')).toBe(false);
+    // The next hello reaches b: it drops its copy of the old life, hands the dirty data to the
+    // new one and is clear once that is stored.
+    c.tick(200);
+    c.deliverAll();
+    c.tick(200);
+    c.deliverAll();
+    expect(c.node('a').inStartupGrace()).toBe(false);
+    expect(c.node('b').lineState('k')).toBe('I');
+    expect(c.store.get('k')).toEqual({ value: '"dirty"', version: 1 });
+    expect(c.reply('r1')).toMatchObject({ value: '"dirty"', version: 1 });
+  });
+
+  it('a home alone on its ring, or whose last life drained, has no grace', () => {
+    const c = new Cluster();
+    c.start('a', 2, { priorCopies: 'unknown', peers: [] });
+    expect(c.node('a').inStartupGrace()).toBe(false);
+    c.start('a', 3, { priorCopies: 'none', peers: ['b', 'c'] });
+    expect(c.node('a').inStartupGrace()).toBe(false);
+    c.start('a', 4, { priorCopies: 'unknown', peers: ['b', 'c'] });
+    expect(c.node('a').inStartupGrace()).toBe(true);
   });
 
   it('a draining home takes every copy back, refuses new requests, then reports drained', () => {
@@ -392,6 +429,10 @@ describe('CoherenceNode', () => {
     expect(() => new CoherenceNode({ ...base, driftMarginMs: 3000 })).toThrow(/driftMarginMs/);
     expect(() => new CoherenceNode({ ...base, incarnation: 0 })).toThrow(/incarnation/);
     expect(() => new CoherenceNode({ ...base, retryMs: 9000 })).toThrow(/retryMs/);
+    expect(() => new CoherenceNode({ ...base, startupGraceMs: 4999 }))
+      .toThrow(/startupGraceMs \(4999\) must be at least leaseMs \(5000\)/);
+    expect(() => new CoherenceNode({ ...base, startupGraceMs: 0 })).toThrow(/startupGraceMs/);
+    expect(() => new CoherenceNode({ ...base, peers: ['x', 'a'] })).toThrow(/peers/);
   });
 
   it('describes messages and effects on one line', () => {

@@ -29,6 +29,9 @@ export interface RedisOptions {
   startTimeoutMs?: number;
   /** More redis-server arguments, e.g. ['--maxmemory', '64mb']. */
   extraArgs?: readonly string[];
+  /** Listen on this port (e.g. to restart a killed server where its clients reconnect)
+   * instead of a free one; not retried on another port. */
+  port?: number;
 }
 
 /** Sends PING on a fresh connection; true on +PONG. A loading server answers -LOADING. */
@@ -53,21 +56,22 @@ export async function pingRedis(port: number): Promise<boolean> {
 /** Starts redis-server (no RDB, no AOF: a cache's memory) and waits until it answers. */
 export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> {
   let lastError: unknown = null;
-  for (let attempt = 1; attempt <= START_ATTEMPTS_MAX; attempt++) {
+  const attempts = opts.port === undefined ? START_ATTEMPTS_MAX : 1;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
       return await startOnce(opts);
     } catch (err) {
       lastError = err;
     }
   }
-  throw new Error(`redis-server did not start after ${START_ATTEMPTS_MAX} attempts`,
+  throw new Error(`redis-server did not start after ${attempts} attempts`,
     { cause: lastError });
 }
 
 async function startOnce(opts: RedisOptions): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'dsync-redis-'));
   const removeDir = removeDirAtExit(dir);
-  const port = await freePort();
+  const port = opts.port ?? await freePort();
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
     '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning',

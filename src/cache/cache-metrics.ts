@@ -23,6 +23,8 @@ export interface CacheMetrics {
   /** Client operations through this node: op read|write|delete, result hit|miss|error. */
   readonly opLatency: Histogram<'op' | 'result'>;
   readonly peerMessagesDropped: Counter;
+  /** 1 while the backing store serves, 0 while this node knows it is down. */
+  readonly storeUp: Gauge;
 }
 
 export function createCacheMetrics(registry: Registry, stats: () => CacheStats): CacheMetrics {
@@ -81,6 +83,8 @@ export function createCacheMetrics(registry: Registry, stats: () => CacheStats):
       buckets: LATENCY_BUCKETS_SECONDS, registers }),
     peerMessagesDropped: counter('dsync_cache_peer_messages_dropped_total',
       'Peer payloads that were not coherence messages'),
+    storeUp: new Gauge({ name: 'dsync_cache_store_up', registers,
+      help: '1 while the backing store serves this node, 0 while it is known to be down' }),
   };
 }
 

@@ -78,7 +78,9 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
     health: () => healthOf(live, transport, cfg, incarnation),
     ready: () => {
       if (draining) return { ok: false, reason: 'shutting down' };
-      if (!store.healthy()) return { ok: false, reason: 'the backing store is not reachable' };
+      if (!live.storeAvailable()) {
+        return { ok: false, reason: 'the backing store is not reachable (store_unavailable)' };
+      }
       return ring.size > 0 ? { ok: true } : { ok: false, reason: 'no cache peers known' };
     },
     routes: (router) => registerCacheRoutes(router, { shell: live,

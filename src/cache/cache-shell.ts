@@ -5,6 +5,12 @@
 // at a time in the order the core emitted them (a later version simply replaces a queued
 // one); failed store calls are retried with backoff for as long as the node runs, because
 // the core waits for every answer.
+//
+// The store's availability is tracked here: it is down while its connection is (ioredis'
+// state) or after STORE_FAILURES_DOWN calls in a row failed, and up again on the next call or
+// probe that succeeds. While it is down the core refuses at once what would wait for it, and a
+// write-through write through a shared store is refused before it is applied: 503 UNAVAILABLE
+// with reason store_unavailable, not a request timeout that blames a home.
 import type { Logger } from 'pino';
 import { assert } from '../assert.js';
 import { UnavailableError } from '../errors.js';
@@ -27,6 +33,10 @@ export const STORE_RETRY_MS_MAX = 1000;
 export const TIMED_REQUESTS_MAX = 10_000;
 /** Unanswered timed requests are forgotten this often (in ticks). */
 const SWEEP_EVERY_TICKS = 50;
+/** Store calls failing in a row that mark the store down (one may be a passing fault). */
+export const STORE_FAILURES_DOWN = 2;
+/** While the store is marked down by failed calls, it is pinged this often. */
+export const STORE_PROBE_MS = 500;
 
 export interface MessageSender {
   send(to: NodeId, msg: CoherenceMsg): void;
@@ -70,10 +80,15 @@ export class CacheShell {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly log: Logger;
+  private storeUp = true;
+  private storeFailures = 0;
+  private probing = false;
+  private lastProbeMs = 0;
 
   constructor(private readonly o: CacheShellOptions) {
     this.core = new CoherenceNode({ ...o.core, nowMs: monotonicMs() });
     this.log = o.logger;
+    o.metrics.storeUp.set(1);
   }
 
   start(): void {
@@ -81,9 +96,15 @@ export class CacheShell {
     let ticks = 0;
     this.timer = setInterval(() => {
       this.core.tick(monotonicMs());
+      this.checkStore();
       this.carryOut();
       if (++ticks % SWEEP_EVERY_TICKS === 0) this.sweepTimedRequests();
     }, CACHE_TICK_MS);
+  }
+
+  /** False while the backing store is known to be down (see the header). */
+  storeAvailable(): boolean {
+    return this.storeUp;
   }
 
   /** Stops the clock; later store answers and messages are ignored. */
@@ -118,11 +139,22 @@ export class CacheShell {
 
   /** `json` is the JSON text of the user's value. */
   write(key: string, json: string): Promise<OpResult> {
-    return this.op('write', key, (id) => this.core.write(id, key, json));
+    return this.refuseWithoutStore(key) ??
+      this.op('write', key, (id) => this.core.write(id, key, json));
   }
 
   delete(key: string): Promise<OpResult> {
-    return this.op('delete', key, (id) => this.core.delete(id, key));
+    return this.refuseWithoutStore(key) ??
+      this.op('delete', key, (id) => this.core.delete(id, key));
+  }
+
+  /** Write-through with the shared store down: the write could not become durable, so it
+   * is refused before anything is applied. */
+  private refuseWithoutStore(key: string): Promise<OpResult> | null {
+    if (this.storeUp || !this.o.store.shared || this.core.cfg.writePolicy !== 'write-through') {
+      return null;
+    }
+    return Promise.resolve({ type: 'error', key, error: storeDownError() });
   }
 
   lineState(key: string): LineState { return this.core.lineState(key); }
@@ -213,16 +245,51 @@ export class CacheShell {
     }
   }
 
+  /** Marks the store down or up when its connection or recent calls say so. */
+  private checkStore(): void {
+    const store = this.o.store;
+    const up = store.healthy() && this.storeFailures < STORE_FAILURES_DOWN;
+    if (up !== this.storeUp) {
+      this.storeUp = up;
+      this.o.metrics.storeUp.set(up ? 1 : 0);
+      if (up) this.log.info('the backing store is back; serving from it again');
+      else {
+        this.log.warn({ failures: this.storeFailures, connected: store.healthy() },
+          'the backing store is down: requests that need it answer 503 store_unavailable');
+      }
+      this.core.setStoreAvailable(up);
+      this.carryOut();
+    }
+    // Connected but failing: only a call that succeeds can tell that it works again.
+    const now = monotonicMs();
+    if (!up && store.healthy() && !this.probing && now - this.lastProbeMs >= STORE_PROBE_MS) {
+      this.probing = true;
+      this.lastProbeMs = now;
+      store.ping().then(() => this.storeCallDone(true), () => this.storeCallDone(false))
+        .finally(() => { this.probing = false; });
+    }
+  }
+
+  private storeCallDone(ok: boolean): void {
+    const wasFailing = this.storeFailures >= STORE_FAILURES_DOWN;
+    this.storeFailures = ok ? 0 : this.storeFailures + 1;
+    if (!this.closed && wasFailing !== this.storeFailures >= STORE_FAILURES_DOWN) {
+      this.checkStore();
+    }
+  }
+
   private load(key: string, attempt: number): void {
     if (attempt === 0 && this.loading.has(key)) return;
     this.loading.add(key);
     this.o.store.load(key).then((rec) => {
       this.loading.delete(key);
       if (this.closed) return;
+      this.storeCallDone(true);
       this.core.storeLoaded(key, rec?.value ?? null, rec?.version ?? 0);
       this.carryOut();
     }, (err: unknown) => {
       if (this.closed) return;
+      this.storeCallDone(false);
       this.log.warn({ err, key, attempt }, 'backing store load failed; retrying');
       setTimeout(() => this.load(key, attempt + 1), backoffMs(attempt));
     });
@@ -245,6 +312,7 @@ export class CacheShell {
       const slot = this.writing.get(key);
       assert(slot !== undefined, 'a write in flight has its slot');
       if (this.closed) return;
+      this.storeCallDone(true);
       // "Superseded" means the store holds this version or a newer one: durable either way.
       this.core.storeWritten(key, version);
       this.carryOut();
@@ -258,6 +326,7 @@ export class CacheShell {
       const slot = this.writing.get(key);
       assert(slot !== undefined, 'a write in flight has its slot');
       if (this.closed) return;
+      this.storeCallDone(false);
       this.log.warn({ err, key, version, attempt: slot.attempt },
         'backing store write failed; retrying');
       // Retry with the newest version queued: it carries everything the older one did.
@@ -290,6 +359,11 @@ export class CacheShell {
     this.o.metrics.coherenceLatency.observe({ type: t.type },
       (performance.now() - t.atMs) / 1000);
   }
+}
+
+function storeDownError(): UnavailableError {
+  return new UnavailableError('the backing store is unavailable; retry once it is back ' +
+    '(GET /ready says when)', { reason: 'store_unavailable' });
 }
 
 function backoffMs(attempt: number): number {

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import type { Histogram } from 'prom-client';
 import type { Logger } from 'pino';
 import { assert } from '../assert.js';
+import { UnavailableError } from '../errors.js';
 import { crc32c } from '../storage/crc32c.js';
 import { FsSync, writeFully } from '../storage/fs-sync.js';
 import type { CacheValue } from './coherence-messages.js';
@@ -90,6 +91,7 @@ function parsePayload(payload: Buffer): [string, StoredValue] | null {
 }
 
 export class EmbeddedStore implements BackingStore {
+  readonly shared = false;
   private readonly data = new Map<string, StoredValue>();
   /** Highest version accepted per key, durable or queued: "newer" is judged against it. */
   private readonly accepted = new Map<string, number>();
@@ -167,6 +169,11 @@ export class EmbeddedStore implements BackingStore {
 
   healthy(): boolean {
     return this.failed === null && this.fh !== null;
+  }
+
+  async ping(): Promise<void> {
+    if (this.failed !== null) throw this.failed;
+    if (this.fh === null) throw new UnavailableError('the embedded store is closed');
   }
 
   async close(): Promise<void> {

@@ -32,8 +32,14 @@ export interface BackingStore {
   /** Removes every trace of the key, tombstone included (administrative; the coherence
    * protocol deletes with a tombstone write). */
   delete(key: string): Promise<void>;
-  /** True while the store can serve (for /ready). */
+  /** False while the store is known not to serve (its connection is down, or it failed for
+   * good); the shell combines it with the outcome of recent calls. */
   healthy(): boolean;
+  /** One cheap round trip; rejects when the store does not answer. */
+  ping(): Promise<void>;
+  /** True when every pod talks to the same store (Redis), so one pod's view of it holds for
+   * every home; false for the embedded store, which each home keeps for itself. */
+  readonly shared: boolean;
   close(): Promise<void>;
 }
 
@@ -59,7 +65,7 @@ type RedisWithScript = Redis & {
     Promise<number>;
 };
 
-export type StoreOp = 'load' | 'write' | 'delete';
+export type StoreOp = 'load' | 'write' | 'delete' | 'ping';
 
 /** Store latency by operation; one histogram per node registry. */
 export function createStoreLatency(registry: Registry): Histogram<'store' | 'op'> {
@@ -81,6 +87,7 @@ export async function timed<T>(latency: Histogram<'store' | 'op'>, store: string
 }
 
 export class RedisStore implements BackingStore {
+  readonly shared = true;
   private readonly redis: RedisWithScript;
 
   constructor(url: string, private readonly latency: Histogram<'store' | 'op'>,
@@ -136,6 +143,10 @@ export class RedisStore implements BackingStore {
 
   healthy(): boolean {
     return this.redis.status === 'ready';
+  }
+
+  async ping(): Promise<void> {
+    await timed(this.latency, 'redis', 'ping', async () => { await this.redis.ping(); });
   }
 
   async close(): Promise<void> {

@@ -326,6 +326,47 @@ describe('CoherenceNode', () => {
       error: { code: 'UNAVAILABLE', retryable: true } });
   });
 
+  it('a home that knows the store is down refuses at once what needs it, serves the rest, ' +
+    'and recovers when it is back', () => {
+    const c = new Cluster();
+    c.store.set('warm', { value: '"w"', version: 1 });
+    read(c, 'b', 'r0', 'warm'); // loaded into the home's directory
+    c.autoStore = false;
+    c.node('a').setStoreAvailable(false);
+    // A key the home never loaded: refused at once, naming the store, not the home.
+    read(c, 'b', 'r1', 'cold');
+    const r1 = c.reply('r1');
+    expect(r1).toMatchObject({ type: 'error', error: { code: 'UNAVAILABLE', retryable: true,
+      details: { reason: 'store_unavailable', home: 'a' } } });
+    // A request queued on a load when the store went down is refused too.
+    c.node('a').setStoreAvailable(true);
+    read(c, 'c', 'r2', 'cold2');
+    expect(c.replies.has('r2')).toBe(false);
+    c.node('a').setStoreAvailable(false);
+    c.deliverAll();
+    expect(c.reply('r2')).toMatchObject({ error: { details: { reason: 'store_unavailable' } } });
+    // Write-back: a loaded key is served without the store.
+    write(c, 'c', 'w1', '"new"', 'warm');
+    expect(c.reply('w1')).toMatchObject({ type: 'write', version: 2 });
+    // Back up: the pending loads complete and the cold key is served.
+    c.node('a').setStoreAvailable(true);
+    read(c, 'b', 'r3', 'cold');
+    for (const key of ['cold', 'cold2']) c.node('a').storeLoaded(key, null, 0);
+    c.deliverAll();
+    expect(c.reply('r3')).toMatchObject({ type: 'read', value: null });
+  });
+
+  it('write-through with the store down: a write is refused before it waits on the store', () => {
+    const c = new Cluster({ writePolicy: 'write-through' });
+    c.store.set('k', { value: '"v"', version: 1 });
+    read(c, 'b', 'r0');
+    c.node('a').setStoreAvailable(false);
+    write(c, 'c', 'w1', '"x"');
+    expect(c.reply('w1')).toMatchObject({ error: { details: { reason: 'store_unavailable' } } });
+    read(c, 'c', 'r1'); // reads of a stored version need no store
+    expect(c.reply('r1')).toMatchObject({ type: 'read', value: '"v"' });
+  });
+
   it('write-through replies only once the store has the version', () => {
     const c = new Cluster({ writePolicy: 'write-through' });
     c.autoStore = false;

@@ -48,7 +48,9 @@ export function registerCacheRoutes(router: AppRouter, d: CacheRouteDeps): void 
   });
   router.get('/v1/cache/:key/state', (ctx) => {
     const key = keyOf(ctx);
-    ctx.body = { key, state: d.shell.lineState(key), home: d.shell.homeOf(key) };
+    const { state, absent } = d.shell.lineStatus(key);
+    // A line that holds no value says so: S without it would read as a copy of a value.
+    ctx.body = { key, state, home: d.shell.homeOf(key), ...(absent ? { absent: true } : {}) };
   });
   router.get('/v1/cache/:key', async (ctx) => {
     const key = keyOf(ctx);

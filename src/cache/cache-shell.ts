@@ -157,7 +157,9 @@ export class CacheShell {
     return Promise.resolve({ type: 'error', key, error: storeDownError() });
   }
 
-  lineState(key: string): LineState { return this.core.lineState(key); }
+  lineStatus(key: string): { state: LineState; absent: boolean } {
+    return this.core.lineStatus(key);
+  }
   homeOf(key: string): NodeId { return this.core.homeOf(key); }
   stats(): CacheStats { return this.core.stats(); }
 

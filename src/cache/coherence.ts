@@ -265,6 +265,13 @@ export class CoherenceNode {
     return line.dirty ? 'M' : 'I';
   }
 
+  /** lineState, and whether the line only records that the key has no value (a deleted
+   * key, or one read as absent from the store): API.md's `absent`. */
+  lineStatus(key: string): { state: LineState; absent: boolean } {
+    const state = this.lineState(key);
+    return { state, absent: state !== 'I' && this.lines.peek(key)?.value === null };
+  }
+
   inspectLine(key: string): LineView | null {
     const l = this.lines.peek(key);
     if (l === undefined) return null;

@@ -17,7 +17,7 @@ const START_TIMEOUT_MS = 45_000;
 
 interface ReadBody { key: string; value: unknown; state: string; hit: boolean; version: number }
 interface WriteBody { key: string; state: string; version: number }
-interface StateBody { key: string; state: string; home: string }
+interface StateBody { key: string; state: string; home: string; absent?: boolean }
 interface StatsBody {
   entries: number; bytes: number; capacityBytes: number; hits: number; misses: number;
   evictions: number; states: { M: number; E: number; S: number };
@@ -109,6 +109,22 @@ describe('cache API with Redis behind', () => {
     expect(ok(await del(n0, 'never-there'))).toEqual({ deleted: false });
     // Versions keep growing across a delete.
     expect(ok(await put(n2, 'd1', 'y')).version).toBeGreaterThan(1);
+  });
+
+  it('a deleted key that every pod read as 404 shows its line with absent: true', async () => {
+    ok(await put(n0, 'gone', 'x'));
+    expect(ok(await del(n1, 'gone'))).toEqual({ deleted: true });
+    for (const n of cluster.nodes) expectError(await read(n, 'gone'), 404, 'NOT_FOUND');
+    for (const n of cluster.nodes) {
+      const s = ok(await get<StateBody>(n.url, path('gone', '/state')));
+      // The line is a valid copy (S after reads on every pod) of "no such key".
+      expect(['M', 'E', 'S']).toContain(s.state);
+      expect(s.absent, `${n.id}: ${JSON.stringify(s)}`).toBe(true);
+    }
+    ok(await put(n2, 'gone', 'back'));
+    const back = ok(await get<StateBody>(n2.url, path('gone', '/state')));
+    expect(back.state).toBe('M');
+    expect(back).not.toHaveProperty('absent');
   });
 
   it('MESI states: writer M; after a remote read both S; after a third pod writes, others I',

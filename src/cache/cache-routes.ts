@@ -37,6 +37,9 @@ function expect<T extends OpResult['type']>(r: OpResult, type: T): Success<T> {
 
 const keyOf = (ctx: AppContext): string => parseName(ctx.params.key, 'key');
 
+/** What Koa sets for an object body; a pre-built JSON text must say it itself. */
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 export function registerCacheRoutes(router: AppRouter, d: CacheRouteDeps): void {
   router.get('/v1/cache', (ctx) => {
     const s = d.shell.stats();
@@ -58,8 +61,11 @@ export function registerCacheRoutes(router: AppRouter, d: CacheRouteDeps): void 
     if (r.value === null) {
       throw new DsyncError('NOT_FOUND', `no value for key ${JSON.stringify(key)}; PUT one first`);
     }
-    ctx.body = { key, value: JSON.parse(r.value) as unknown, state: r.state, hit: r.hit,
-      version: r.version };
+    // The line holds the value's JSON text (checked when it entered: a PUT's body, or a
+    // store load), so the body is built around it instead of parsing and re-serialising it.
+    ctx.type = JSON_TYPE;
+    ctx.body = `{"key":${JSON.stringify(key)},"value":${r.value},"state":"${r.state}",` +
+      `"hit":${r.hit},"version":${r.version}}`;
   });
   router.put('/v1/cache/:key', async (ctx) => {
     const key = keyOf(ctx);

@@ -59,8 +59,10 @@ interface Waiter {
   readonly op: OpKind;
   readonly resolve: (r: OpResult) => void;
   readonly timer: NodeJS.Timeout;
-  readonly endTimer: (labels: { result: string }) => void;
+  readonly startMs: number;
 }
+
+type OpOutcome = 'hit' | 'miss' | 'ok' | 'error';
 
 interface WriteSlot {
   next: { value: CacheValue; version: number } | null;
@@ -84,6 +86,11 @@ export class CacheShell {
   private storeFailures = 0;
   private probing = false;
   private lastProbeMs = 0;
+  /** The request being started: a reply to it inside start() is caught here, not waited. */
+  private syncReqId: string | null = null;
+  private syncResult: OpResult | null = null;
+  /** opLatency children by op and outcome, bound once: labels are not hashed per request. */
+  private readonly latencyBy = new Map<string, { observe(seconds: number): void }>();
 
   constructor(private readonly o: CacheShellOptions) {
     this.core = new CoherenceNode({ ...o.core, nowMs: monotonicMs() });
@@ -200,19 +207,40 @@ export class CacheShell {
         'the cache node is shutting down; retry on another node') });
     }
     const reqId = `r${++this.reqCounter}`;
-    const endTimer = this.o.metrics.opLatency.startTimer({ op });
-    const result = new Promise<OpResult>((resolve) => {
+    const startMs = performance.now();
+    // A hit is answered inside start(): then there is nothing to wait for, and no timer or
+    // waiter is made (the hit path's share of a request's CPU).
+    this.syncReqId = reqId;
+    start(reqId);
+    this.carryOut();
+    this.syncReqId = null;
+    const done = this.syncResult;
+    if (done !== null) {
+      this.syncResult = null;
+      this.observeOp(op, done, startMs);
+      return Promise.resolve(done);
+    }
+    return new Promise<OpResult>((resolve) => {
       const timer = setTimeout(() => {
         this.waiters.delete(reqId);
         this.log.error({ reqId, key, op }, 'the coherence core never answered a request');
         resolve({ type: 'error', key, error: new UnavailableError(
           'the cache did not answer in time; retry') });
       }, this.core.cfg.requestTimeoutMs + this.o.replyGraceMs);
-      this.waiters.set(reqId, { op, resolve, timer, endTimer });
+      this.waiters.set(reqId, { op, resolve, timer, startMs });
     });
-    start(reqId);
-    this.carryOut();
-    return result;
+  }
+
+  private observeOp(op: OpKind, r: OpResult, startMs: number): void {
+    const outcome: OpOutcome = r.type === 'error' ? 'error'
+      : r.type === 'read' ? (r.hit ? 'hit' : 'miss') : 'ok';
+    const id = `${op} ${outcome}`;
+    let child = this.latencyBy.get(id);
+    if (child === undefined) {
+      child = this.o.metrics.opLatency.labels({ op, result: outcome });
+      this.latencyBy.set(id, child);
+    }
+    child.observe((performance.now() - startMs) / 1000);
   }
 
   /** Carries out everything the core asked for since the last call. */
@@ -228,14 +256,16 @@ export class CacheShell {
         this.o.sender.send(e.to, e.msg);
         return;
       case 'reply': {
+        if (e.reqId === this.syncReqId) {
+          this.syncResult = e.result;
+          return;
+        }
         const w = this.waiters.get(e.reqId);
         if (w === undefined) return; // timed out in the shell already
         this.waiters.delete(e.reqId);
         clearTimeout(w.timer);
-        const r = e.result;
-        w.endTimer({ result: r.type === 'error' ? 'error'
-          : r.type === 'read' && r.hit ? 'hit' : r.type === 'read' ? 'miss' : 'ok' });
-        w.resolve(r);
+        this.observeOp(w.op, e.result, w.startMs);
+        w.resolve(e.result);
         return;
       }
       case 'storeLoad':

@@ -35,6 +35,12 @@ import type {
   CacheValue, CoherenceEffect, CoherenceMsg, GrantState, LineData, LineState, NodeId, OpResult,
 } from './coherence-messages.js';
 import { Lru } from './lru.js';
+import { RenewalSchedule } from './renewals.js';
+
+/** A line hit within this many leases is renewed before its lease runs out, hit or not in
+ * its last half: a key read now and then keeps its copy instead of missing every few
+ * seconds. A line nobody reads for that long lapses, which costs nothing. */
+export const RENEW_IF_HIT_WITHIN_LEASES = 2;
 
 interface Line {
   state: GrantState;
@@ -48,6 +54,8 @@ interface Line {
   readonly homeInc: number;
   /** Local clock; the line is served only before this. */
   leaseUntilMs: number;
+  /** Local clock of the last hit on this key's line (carried over renewals); -Infinity. */
+  lastHitMs: number;
 }
 
 interface Txn {
@@ -127,6 +135,7 @@ export class CoherenceNode {
   readonly cfg: CoherenceConfig;
   private nowMs: number;
   private readonly lines: Lru<string, Line>;
+  private readonly renewals: RenewalSchedule<Line>;
   private readonly home: HomeDirectory;
   private readonly works = new Map<string, KeyWork>();
   private readonly writebacks = new Map<string, Writeback>();
@@ -149,6 +158,10 @@ export class CoherenceNode {
     this.nextFlushMs = this.nowMs + this.cfg.flushIntervalMs;
     this.lines = new Lru({ capacityBytes: this.cfg.capacityBytes,
       entryOverheadBytes: this.cfg.entryOverheadBytes });
+    // At most one live entry per line (a new grant makes the old entry stale), and lines are
+    // bounded by what the LRU can hold.
+    this.renewals = new RenewalSchedule(this.nowMs,
+      Math.max(1, Math.floor(this.cfg.capacityBytes / this.cfg.entryOverheadBytes)));
     this.home = new HomeDirectory(this.cfg, {
       send: (to, toInc, body) => this.send(to, body, toInc),
       storeLoad: (key) => this.effects.push({ type: 'storeLoad', key }),
@@ -191,6 +204,7 @@ export class CoherenceNode {
     assert(nowMs >= this.nowMs, 'the local clock never goes back');
     this.nowMs = nowMs;
     this.home.tick(nowMs);
+    this.renewHotLines();
     this.tickWorks();
     this.tickWritebacks();
     if (nowMs >= this.nextFlushMs) {
@@ -328,6 +342,7 @@ export class CoherenceNode {
         (work === undefined || work.ops.length === 0) && !this.durableWaits.has(key)) {
       this.counters.hits++;
       this.lines.touch(key);
+      line.lastHitMs = this.nowMs;
       if (op.kind === 'read') this.replyRead(op.reqId, key, line, true);
       else this.applyWrite(key, line, op);
       this.maybeRenew(key, line);
@@ -423,6 +438,19 @@ export class CoherenceNode {
     const work: KeyWork = { txn: null, ops: [], deferred: null };
     this.works.set(key, work);
     this.startTxn(key, work, 'getS');
+  }
+
+  /** Renews lines that come due and were hit recently (RENEW_IF_HIT_WITHIN_LEASES). */
+  private renewHotLines(): void {
+    const hotSinceMs = this.nowMs - RENEW_IF_HIT_WITHIN_LEASES * this.cfg.leaseMs;
+    for (const { key, line } of this.renewals.takeDue(this.nowMs)) {
+      // A stale entry: the line was replaced by a later grant (scheduled itself) or dropped.
+      if (this.lines.peek(key) !== line || !this.valid(line) || this.works.has(key)) continue;
+      if (line.lastHitMs < hotSinceMs) continue;
+      const work: KeyWork = { txn: null, ops: [], deferred: null };
+      this.works.set(key, work);
+      this.startTxn(key, work, 'getS');
+    }
   }
 
   private startTxn(key: string, work: KeyWork, kind: 'getS' | 'getM'): void {
@@ -561,8 +589,11 @@ export class CoherenceNode {
       state: ownData ? 'M' : msg.grant, value: newest.value, version: newest.version, dirty,
       seq: msg.seq, home: from, homeInc: msg.fromInc,
       leaseUntilMs: t.firstSentMs + msg.leaseMs - this.cfg.driftMarginMs,
+      lastHitMs: old?.lastHitMs ?? Number.NEGATIVE_INFINITY,
     };
     this.lines.set(msg.key, line, this.lineBytes(msg.key, line.value));
+    // Renewed a quarter lease before it runs out if it is still in use then.
+    this.renewals.add(msg.key, line, line.leaseUntilMs - Math.floor(this.cfg.leaseMs / 4));
     work.txn = null;
     const deferred = work.deferred;
     work.deferred = null;

@@ -86,6 +86,15 @@ export async function timed<T>(latency: Histogram<'store' | 'op'>, store: string
   }
 }
 
+function isJsonText(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class RedisStore implements BackingStore {
   readonly shared = true;
   private readonly redis: RedisWithScript;
@@ -121,6 +130,12 @@ export class RedisStore implements BackingStore {
       const version = Number(v);
       if (!Number.isSafeInteger(version) || version < 0) {
         throw new UnavailableError(`the store holds a malformed version for ${key}`);
+      }
+      // A hit serves this text as is inside a JSON body: it must be JSON (another writer
+      // of the hash could have put anything there).
+      if (d !== null && d !== undefined && !isJsonText(d)) {
+        throw new UnavailableError(`the store holds a value for ${key} that is not JSON; ` +
+          `delete ${REDIS_KEY_PREFIX}${key} in Redis`);
       }
       return { value: d ?? null, version };
     });

@@ -158,6 +158,19 @@ describe('cache API with Redis behind', () => {
       expect(after.misses).toBe(before.misses);
     });
 
+  it('a GET answers the stored JSON text as it is, without re-serialising it', async () => {
+    // Spacing and number spelling that JSON.stringify would not produce.
+    const text = '{ "a" : [1, 2.50, "\\u00e9"] }';
+    await rc.hset('dsync:cache:raw', 'v', '2', 'd', text);
+    for (const expected of [false, true]) {
+      const r = await fetch(`${n1.url}${path('raw')}`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(await r.text()).toBe(
+        `{"key":"raw","value":${text},"state":"E","hit":${expected},"version":2}`);
+    }
+  });
+
   it('GET state: home is a cache node that every node agrees on; I for an unseen key, and ' +
     'asking has no side effects', async () => {
     const homes = new Set<string>();

@@ -192,6 +192,28 @@ describe('CoherenceNode', () => {
     expect(c.node('c').lineState('k')).toBe('I'); // expired by its own clock
   });
 
+  it('a line hit early in its lease is renewed before it runs out; one left unread for two ' +
+    'leases lapses', () => {
+    const c = new Cluster();
+    c.store.set('k', { value: '"v"', version: 1 });
+    read(c, 'b', 'r1'); // miss: granted E, lease 5 s from now
+    c.tick(500);
+    read(c, 'b', 'r2'); // a hit in the first half of the lease
+    expect(c.reply('r2')).toMatchObject({ hit: true });
+    // Past the end of the first lease with no other read: renewed, still served.
+    for (let t = 0; t < 6000; t += 100) { c.tick(100); c.deliverAll(); }
+    expect(c.node('b').lineState('k')).toBe('E');
+    read(c, 'b', 'r3');
+    expect(c.reply('r3')).toMatchObject({ hit: true });
+    // Nobody reads it for more than RENEW_IF_HIT_WITHIN_LEASES leases: it lapses.
+    for (let t = 0; t < 16_000; t += 100) { c.tick(100); c.deliverAll(); }
+    expect(c.node('b').lineState('k')).toBe('I');
+    // A line that was only ever fetched, never hit, is not renewed.
+    read(c, 'c', 'r4', 'k2');
+    for (let t = 0; t < 6000; t += 100) { c.tick(100); c.deliverAll(); }
+    expect(c.node('c').lineState('k2')).toBe('I');
+  });
+
   it('a sharer stops serving when its lease expires by its own clock, with no message', () => {
     const c = new Cluster({ leaseMs: 2000, driftMarginMs: 100 });
     read(c, 'b', 'r1');

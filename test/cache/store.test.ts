@@ -6,6 +6,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileS
   'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeLog, EmbeddedStore, encodeRecord } from '../../src/cache/embedded-store.js';
@@ -51,6 +52,18 @@ describe('RedisStore', () => {
     await store.delete('k/ü');
     expect(await store.load('k/ü')).toBeNull();
   });
+
+  it('a value that is not JSON text (written by someone else) fails the load, saying so',
+    async () => {
+      const raw = new Redis(redis.url);
+      try {
+        await raw.hset('dsync:cache:junk', 'v', '3', 'd', '{not json');
+      } finally {
+        raw.disconnect();
+      }
+      await expect(store.load('junk')).rejects.toThrow(/not JSON; delete dsync:cache:junk/);
+      await store.ping();
+    });
 
   it('concurrent writes of many versions leave the highest one', async () => {
     const versions = Array.from({ length: 50 }, (_, i) => i + 1).sort(() => 0.5 - Math.random());

@@ -15,7 +15,10 @@
 // copy was invalidated, recalled, or its lease ran out; an owner's data is never given up
 // without being handed to the home and resent until the store has it; grants older than an
 // invalidation already seen are discarded; copies from an earlier incarnation of a home are
-// dropped (dirty data handed to the new one) and a new home grants nothing for one lease.
+// dropped (dirty data handed to the new one) and a new home grants nothing during its
+// start-up grace: startupGraceMs (at least one lease), or until every peer has confirmed that
+// it holds nothing of an earlier life (no grace when that life drained). Write-through: nothing is granted that
+// the store does not hold yet, after a recall as much as at once.
 //
 // Durability, honestly. Write-through loses no acknowledged write. Write-back keeps the newest
 // data of a key only in its owner until the next flush (flushIntervalMs), so a crash of the

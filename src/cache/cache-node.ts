@@ -125,6 +125,7 @@ function healthOf(shell: CacheShell, transport: PeerTransport, cfg: NodeConfig,
   for (const [id, p] of Object.entries(transport.stats())) peers[id] = p.connected;
   return {
     incarnation, store: cfg.redisUrl === null ? 'embedded' : 'redis',
+    storeUp: shell.storeAvailable(), startupGrace: shell.core.inStartupGrace(),
     writePolicy: cfg.writePolicy, peers,
     cache: { entries: s.entries, bytes: s.bytes, capacityBytes: s.capacityBytes, hits: s.hits,
       misses: s.misses, evictions: s.evictions, states: s.states, pendingOps: s.pendingOps,

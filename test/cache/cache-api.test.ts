@@ -287,7 +287,7 @@ describe('cache API with Redis behind', () => {
       for (const n of cluster.nodes) {
         const h = ok(await get<Record<string, unknown>>(n.url, '/health'));
         expect(h).toMatchObject({ status: 'ok', service: 'cache', node: n.id, store: 'redis',
-          writePolicy: 'write-back' });
+          storeUp: true, startupGrace: false, writePolicy: 'write-back' });
         expect(h.cache).toMatchObject({ capacityBytes: 64 * 1024 * 1024 });
         expect(ok(await get(n.url, '/ready'))).toEqual({ ready: true });
       }

@@ -148,6 +148,11 @@ export class HolderLines {
   /** The local clock moved on: lease renewals, retries, timeouts, periodic flush. */
   tick(nowMs: number): void {
     assert(nowMs >= this.nowMs, 'the local clock never goes back');
+    // Every operation accepted and not answered yet is queued on its key or waits for the
+    // store, and nothing else is.
+    assert(this.reqIds.size === this.opsTotal + this.durableWaitCount,
+      () => `${this.reqIds.size} pending request ids for ${this.opsTotal} queued operations ` +
+        `and ${this.durableWaitCount} write-through waits`);
     this.nowMs = nowMs;
     this.renewHotLines();
     this.tickWorks();
@@ -414,6 +419,7 @@ export class HolderLines {
       leaseUntilMs: t.firstSentMs + msg.leaseMs - this.cfg.driftMarginMs,
       lastHitMs: old?.lastHitMs ?? Number.NEGATIVE_INFINITY,
     };
+    assert(line.state !== 'S' || !line.dirty, 'a shared line is never dirty');
     this.lines.set(msg.key, line, this.lineBytes(msg.key, line.value));
     // Renewed a quarter lease before it runs out if it is still in use then.
     this.renewals.add(msg.key, line, line.leaseUntilMs - Math.floor(this.cfg.leaseMs / 4));
@@ -471,6 +477,7 @@ export class HolderLines {
         // not read at the home as the owner having left.
         if (line.dirty) this.makeWriteback(msg.key, line, msg.type === 'fwdGetS', false);
         if (msg.type === 'fwdGetS') {
+          assert(!line.dirty, 'a downgraded line has handed its data over');
           line.state = 'S';
           kept = true;
         } else {

@@ -18,7 +18,7 @@ import type {
   CacheValue, CoherenceMsg, GrantState, LineData, LineState, NodeId, OpResult,
 } from './coherence-messages.js';
 import { Lru } from './lru.js';
-import { RenewalSchedule } from './renewals.js';
+import { RenewalSchedule } from './coherence-renewals.js';
 
 /** A line hit within this many leases is renewed before its lease runs out, hit or not in
  * its last half: a key read now and then keeps its copy instead of missing every few

@@ -16,15 +16,13 @@ const SHARER_KEEPS_ITS_COPY: MutantSpec = {
   name: 'sharer-ignores-invalidation',
   bug: 'a sharer acknowledges an invalidation but keeps its valid S copy',
   folder: 'src/cache',
-  replacements: [{ file: 'coherence.ts',
-    find: "        if (msg.type === 'fwdGetS') {\n" +
-      "          line.state = 'S';\n" +
+  replacements: [{ file: 'coherence-holder.ts',
+    find: "          line.state = 'S';\n" +
       '          kept = true;\n' +
       '        } else {\n' +
       '          this.dropLine(msg.key);\n' +
       '        }',
-    replace: "        if (msg.type === 'fwdGetS') {\n" +
-      "          line.state = 'S';\n" +
+    replace: "          line.state = 'S';\n" +
       '          kept = true;\n' +
       "        } else if (msg.type !== 'inv') {\n" +
       '          this.dropLine(msg.key);\n' +

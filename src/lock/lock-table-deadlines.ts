@@ -7,6 +7,7 @@
 // This index is derived state: it is never part of a snapshot, and callers must not let its
 // internal order leak into results (takeDue returns names sorted).
 import { assert } from '../assert.js';
+import { MinHeap } from '../min-heap.js';
 
 interface HeapEntry {
   readonly atMs: number;
@@ -22,7 +23,7 @@ function less(a: HeapEntry, b: HeapEntry): boolean {
 
 export class DeadlineIndex {
   private readonly current = new Map<string, number>();
-  private heap: HeapEntry[] = [];
+  private heap = new MinHeap<HeapEntry>(less);
 
   get size(): number {
     return this.current.size;
@@ -41,14 +42,14 @@ export class DeadlineIndex {
     assert(Number.isSafeInteger(atMs), `deadline of ${name} must be a safe integer: ${atMs}`);
     if (this.current.get(name) === atMs) return;
     this.current.set(name, atMs);
-    this.push({ atMs, name });
-    if (this.heap.length > 2 * this.current.size + HEAP_SLACK_ENTRIES) this.rebuild();
+    this.heap.push({ atMs, name });
+    if (this.heap.size > 2 * this.current.size + HEAP_SLACK_ENTRIES) this.rebuild();
   }
 
   /** The earliest live deadline, or null when nothing is pending. */
   earliest(): number | null {
     this.dropStaleTop();
-    return this.heap[0]?.atMs ?? null;
+    return this.heap.peek()?.atMs ?? null;
   }
 
   /** Names whose deadline is <= nowMs, sorted by name; their entries are cleared (the caller
@@ -57,9 +58,9 @@ export class DeadlineIndex {
     const due: string[] = [];
     for (;;) {
       this.dropStaleTop();
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (top === undefined || top.atMs > nowMs) break;
-      this.pop();
+      this.heap.pop();
       this.current.delete(top.name);
       due.push(top.name);
     }
@@ -68,50 +69,14 @@ export class DeadlineIndex {
 
   private dropStaleTop(): void {
     for (;;) {
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (top === undefined || this.current.get(top.name) === top.atMs) return;
-      this.pop();
+      this.heap.pop();
     }
   }
 
   private rebuild(): void {
-    this.heap = [];
-    for (const [name, atMs] of this.current) this.push({ atMs, name });
-  }
-
-  private push(e: HeapEntry): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const p = h[parent];
-      assert(p !== undefined, 'heap parent exists');
-      if (!less(e, p)) break;
-      h[i] = p;
-      i = parent;
-    }
-    h[i] = e;
-  }
-
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop();
-    if (last === undefined || h.length === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      let best = last;
-      const lv = h[l];
-      const rv = h[r];
-      if (lv !== undefined && less(lv, best)) { m = l; best = lv; }
-      if (rv !== undefined && less(rv, best)) { m = r; best = rv; }
-      if (m === i) break;
-      h[i] = best;
-      i = m;
-    }
-    h[i] = last;
+    this.heap = new MinHeap<HeapEntry>(less);
+    for (const [name, atMs] of this.current) this.heap.push({ atMs, name });
   }
 }

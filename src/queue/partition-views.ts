@@ -69,6 +69,19 @@ export interface GroupMessageView {
   readonly untilMs: number | null;
 }
 
+export interface LogEntryView {
+  readonly id: string;
+  readonly pos: number;
+  readonly key: string | null;
+  readonly publishedAt: number;
+  /** When it entered this topic (retention counts from here). */
+  readonly atMs: number;
+  /** A redriven message is for this group only; null: every group. */
+  readonly only: string | null;
+  /** In a DLQ: the group that dead-lettered it. */
+  readonly origin: string | null;
+}
+
 function groupView(g: Group): GroupView {
   return { group: g.name, ready: g.fresh + g.count.ready, inflight: g.count.inflight,
     delayed: g.count.delayed, parked: g.count.parked };
@@ -130,4 +143,11 @@ export function groupMessagesOf(s: PartitionState, topic: string, group: string)
       untilMs: d !== undefined && (d.kind === 'inflight' || d.kind === 'delayed') ? d.atMs : null });
   }
   return out;
+}
+
+export function logOf(s: PartitionState, topic: string): LogEntryView[] {
+  const t = s.topics.get(topic);
+  if (t === undefined) return [];
+  return [...t.entries()].map((e) => ({ id: String(e.seq), pos: e.pos, key: e.key,
+    publishedAt: e.publishedAt, atMs: e.atMs, only: e.only, origin: e.origin }));
 }

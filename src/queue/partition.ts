@@ -44,8 +44,8 @@ import {
 } from './partition-timers.js';
 import { type Delivery, type Entry, Group, Topic } from './partition-topic.js';
 import {
-  groupMessagesOf, metricsOf, topicViewOf, type GroupMessageView, type PartitionMetrics,
-  type TopicView,
+  groupMessagesOf, logOf, metricsOf, topicViewOf, type GroupMessageView, type LogEntryView,
+  type PartitionMetrics, type TopicView,
 } from './partition-views.js';
 
 export interface PartitionOptions {
@@ -617,8 +617,17 @@ export class QueuePartition {
     return groupMessagesOf(this.s, topic, group);
   }
 
+  /** A topic's retained messages in log order (diagnostics and tests; O(n)). */
+  log(topic: string): LogEntryView[] {
+    return logOf(this.s, topic);
+  }
+
   topicNames(): string[] {
     return [...this.s.topics.keys()].sort();
+  }
+
+  groupNames(topic: string): string[] {
+    return [...(this.s.topics.get(topic)?.groups.keys() ?? [])].sort();
   }
 
   /** Deterministic bytes: byte-identical for equal states. */

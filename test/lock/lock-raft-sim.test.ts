@@ -9,10 +9,10 @@
 // (LOCK_SIM_TRACE=1 as well prints the simulator's trace).
 
 import { describe, expect, it } from 'vitest';
-import { emptySimStats, runSeed, SimFailure, type SimStats } from '../sim/cluster-sim.js';
+import { emptySimStats, type SimStats } from '../sim/cluster-sim.js';
 import { addSimStats, faultShortfalls } from '../sim/fault-coverage.js';
 import { LockWorkload, type LockWorkloadStats } from '../sim/lock-workload.js';
-import { deriveWorld } from '../sim/world.js';
+import { runMachineSeed } from '../sim/run-machine-seed.js';
 
 const FIRST_SEED = 1;
 const SEED_COUNT = 300;
@@ -34,14 +34,9 @@ function runSeeds(from: number, count: number, trace?: (line: string) => void): 
     sim: emptySimStats() };
   for (let seed = from; seed < from + count; seed++) {
     const machine = new LockWorkload(seed);
-    try {
-      addSimStats(totals.sim, runSeed(deriveWorld(seed), trace, machine));
-    } catch (err) {
-      if (!(err instanceof SimFailure)) throw err;
-      // The simulator's own hint replays without the lock table: point at this file.
-      const why = err.message.split('\n')[0] ?? err.message;
-      totals.failures.push(`${why}\n${replayHint(seed)}`);
-    }
+    const run = runMachineSeed(seed, machine, replayHint(seed), trace);
+    if ('failure' in run) totals.failures.push(run.failure);
+    else addSimStats(totals.sim, run.stats);
     totals.applied += machine.stats.applied;
     totals.grants += machine.stats.grants;
     totals.restores += machine.stats.restores;

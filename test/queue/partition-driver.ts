@@ -103,7 +103,9 @@ export class CommandDriver {
   }
 
   private withReceipts(op: GenOp & { op: 'ack' | 'nack' | 'extend' }): QueueCommand {
-    const known = this.receipts.length === 0 ? [] : op.picks.map((i) => at(this.receipts, i));
+    // Picks count from the newest receipt: small picks are likely current, large ones stale.
+    const n = this.receipts.length;
+    const known = n === 0 ? [] : op.picks.map((i) => at(this.receipts, n - 1 - (i % n)));
     const first = known[0];
     const topic = first?.topic ?? 'a';
     let group = first?.group ?? 'g1';
@@ -143,7 +145,8 @@ export function randomOp(next: () => number): GenOp {
   }
   if (r < 0.8) {
     const op = next() < 0.6 ? 'ack' : next() < 0.6 ? 'nack' : 'extend';
-    return { op, picks: Array.from({ length: int(1, 3) }, () => int(0, 64)),
+    return { op, picks: Array.from({ length: int(1, 3) }, () => (next() < 0.7 ? int(0, 4) :
+      int(0, 64))),
       wrongGroup: next() < 0.05, garbage: next() < 0.05, ms: int(0, 300) };
   }
   if (r < 0.85) return { op: 'redrive', topic: int(0, 2), max: int(1, 4) };

@@ -483,6 +483,10 @@ export class PartitionModel {
     });
   }
 
+  configOf(topic: string): TopicConfig | undefined {
+    return this.topics.get(topic)?.config;
+  }
+
   groupNames(topic: string): string[] {
     return (this.topics.get(topic)?.groups ?? []).map((g) => g.name).sort();
   }

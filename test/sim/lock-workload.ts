@@ -39,7 +39,8 @@ export function encodeSimEntry(kind: number, nowMs: number, payload: Uint8Array)
   return out;
 }
 
-function decodeSimEntry(data: Uint8Array): { kind: number; nowMs: number; payload: Uint8Array } {
+export function decodeSimEntry(data: Uint8Array):
+  { kind: number; nowMs: number; payload: Uint8Array } {
   if (data.length < HEADER_BYTES) throw new SimViolation(`lock sim entry of ${data.length} B`);
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   return { kind: dv.getUint8(0), nowMs: dv.getFloat64(1), payload: data.subarray(HEADER_BYTES) };

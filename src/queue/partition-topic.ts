@@ -172,7 +172,11 @@ export class Topic {
 
   /** Appends an entry; it is pending (and fresh) for every group it applies to. */
   append(fields: EntryFields): Entry {
-    const e: Entry = { ...fields, pos: this.nextPos++, pending: 0, gone: false };
+    const f = fields;
+    // Spelled out (no spread): this runs once per message.
+    const e: Entry = { pos: this.nextPos++, seq: f.seq, key: f.key, body: f.body,
+      publishedAt: f.publishedAt, atMs: f.atMs, only: f.only, origin: f.origin, bytes: f.bytes,
+      pending: 0, gone: false };
     const last = this.log[this.log.length - 1];
     assert(last === undefined || last.atMs <= e.atMs, 'log time is non-decreasing');
     for (const g of this.groups.values()) {

@@ -266,9 +266,12 @@ export class QueuePartition extends PartitionCore {
     g.counters.delivered++;
     this.pushTimer(deadline, TIMER_LEASE, t.name, g.name, e.pos);
     const receipt = formatReceipt({ pos: e.pos, deliveries: d.deliveries, tag });
-    const base = { id: String(e.seq), body: e.body, receipt, deliveries: d.deliveries,
-      publishedAt: e.publishedAt };
-    return e.key === null ? base : { ...base, key: e.key };
+    const id = String(e.seq);
+    // Spelled out (no spread): this runs once per delivered message.
+    return e.key === null ?
+      { id, body: e.body, receipt, deliveries: d.deliveries, publishedAt: e.publishedAt } :
+      { id, body: e.body, receipt, deliveries: d.deliveries, publishedAt: e.publishedAt,
+        key: e.key };
   }
 
   // ---- ack, nack, extend -----------------------------------------------------------------

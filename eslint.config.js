@@ -12,7 +12,7 @@ const PURE_FILES = [
   'src/cache/coherence*.ts', 'src/cache/lru.ts',
   'src/queue/partition*.ts',
   'src/runtime/dedup.ts', 'src/runtime/envelope.ts',
-  'src/assert.ts', 'src/errors.ts',
+  'src/assert.ts', 'src/errors.ts', 'src/min-heap.ts',
 ];
 
 const PURE = 'is pure (deterministic): time, randomness, IO and timers come from outside';

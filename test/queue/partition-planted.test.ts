@@ -1,6 +1,9 @@
 // Planted bugs: variants of the queue partition made here (by patching one instance, not by
-// hooks in the production code), each breaking one rule. Each must be caught, by name, by the
-// Raft simulation's checks within a few seeds; the failing seed is printed.
+// hooks in the production code), each breaking one rule. Each must be caught by the Raft
+// simulation's checks within a few seeds, and by the check that names its rule when the
+// rules run alone (without the model, as a black-box test would); the failing seed is
+// printed. With the model on, the first sign may be another check (an extra delivery is
+// preceded by a lease end that should have dead-lettered).
 import { describe, expect, it } from 'vitest';
 import type { QueueCommand, QueueResult } from '../../src/queue/partition-commands.js';
 import { QueuePartition } from '../../src/queue/partition.js';
@@ -31,7 +34,7 @@ function firstFailure(factory: PartitionFactory, rulesOnly = false, seedsMax = 6
   for (let seed = 1; seed <= seedsMax; seed++) {
     const failure = runQueueSeeds(seed, 1, factory, undefined, rulesOnly).failures[0];
     if (failure !== undefined) {
-      console.log(`planted bug caught: ${failure.split('\n')[0]}`);
+      console.log(`planted bug caught: ${(failure.split('\n')[0] ?? '').slice(0, 200)}`);
       return failure;
     }
   }
@@ -61,9 +64,7 @@ describe('planted bugs are caught by the queue simulation', () => {
         return r.type === 'config' ? { ...r, maxDeliveries: cmd.maxDeliveries } : r;
       };
     };
-    // With the model, the first sign is the lease end that should have dead-lettered.
-    expect(firstFailure(variant(offByOne))).toMatch(/queue check lost: a\.dlq should retain/);
-    // The rule on its own (what a black-box test has) catches the extra delivery itself.
+    expect(firstFailure(variant(offByOne))).toMatch(/queue check (lost: a\.dlq|deliveries)/);
     expect(firstFailure(variant(offByOne), true)).toMatch(/queue check deliveries/);
   });
 
@@ -75,7 +76,8 @@ describe('planted bugs are caught by the queue simulation', () => {
         return r.type === 'received' ? { ...r, messages: [...r.messages].reverse() } : r;
       };
     };
-    expect(firstFailure(variant(reversed))).toMatch(/queue check fifo/);
+    // Reversing messages of different keys breaks no FIFO rule, only the model's order.
+    expect(firstFailure(variant(reversed))).toMatch(/queue check (fifo|model)/);
     expect(firstFailure(variant(reversed), true)).toMatch(/queue check fifo/);
   });
 

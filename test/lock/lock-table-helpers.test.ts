@@ -43,7 +43,8 @@ describe('DeadlineIndex', () => {
     for (let i = 0; i < 10_000; i++) index.set(`k${i % 3}`, i);
     expect(index.size).toBe(3);
     expect(index.earliest()).toBe(9_997);
-    expect((index as unknown as { heap: unknown[] }).heap.length).toBeLessThanOrEqual(2 * 3 + 64);
+    expect((index as unknown as { heap: { size: number } }).heap.size)
+      .toBeLessThanOrEqual(2 * 3 + 64);
   });
 });
 

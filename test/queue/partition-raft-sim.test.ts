@@ -14,7 +14,7 @@ import { faultShortfalls } from '../sim/fault-coverage.js';
 import { runQueueSeeds } from './partition-sim-run.js';
 
 const FIRST_SEED = 1;
-const SEED_COUNT = 200;
+const SEED_COUNT = 150;
 /** Seeds per `it`: a failing chunk is quick to find and replay. */
 const SEEDS_PER_CHUNK = 50;
 

@@ -16,7 +16,8 @@
 //   before b (a's publish returned before b's was sent, or a comes first in b's batch), yet b
 //   was first delivered before a (b's receive returned before a's was sent, or b comes first
 //   in the same answer). Only deliveries with `deliveries: 1` count as first ones (a first
-//   delivery in a lost answer is unknowable), and delayed messages are exempt;
+//   delivery in a lost answer is unknowable), and delayed messages are exempt (so are
+//   histories with redrive: a redriven message is delivered with `deliveries: 1` again);
 // - duplicates (not a failure: at-least-once): extra deliveries to a group, and their ids.
 
 export type QueueOutcome = 'ok' | 'failed' | 'indeterminate';

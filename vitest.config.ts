@@ -8,6 +8,7 @@ const PROCESS_TESTS = [
   'test/lock/lock-{api,sdk,cli,faults}.test.ts',
   'test/cache/cache-*.test.ts',
   'test/queue/queue-*.test.ts',
+  'test/docker/**/*.test.ts',
 ];
 
 export default defineConfig({

@@ -47,7 +47,7 @@ const impureModules = [
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bin/**', 'eslint.config.js',
-    'benchmarks/k6/**', 'test/.mutants/**'] },
+    'benchmarks/k6/**', 'test/.mutants/**', 'test/k6/fixtures/**', 'helm/**', '.tools/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -132,11 +132,12 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- end }}
 
-{{/* Pod and container security settings shared by every workload of the chart. */}}
+{{/* Container security settings of every workload of the chart. Call with
+(dict "readOnly" true); only `skaffold dev` turns the read-only root off. */}}
 {{- define "dsync.containerSecurityContext" -}}
 runAsNonRoot: true
 allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
+readOnlyRootFilesystem: {{ .readOnly }}
 capabilities:
   drop: [ALL]
 seccompProfile:

@@ -4,14 +4,16 @@ import tseslint from 'typescript-eslint';
 
 // The pure files: deterministic code that the simulators and every replica rely on (Raft,
 // the lock table and its state machine, the coherence core, the queue partition, the LRU,
-// de-duplication, the hash ring, and what they import). test/lint/purity.test.ts checks
-// that these rules fire on each of them and that their imports stay inside this set.
+// de-duplication, the hash ring, the discovery decisions, and what they import).
+// test/lint/purity.test.ts checks that these rules fire on each of them and that their
+// imports stay inside this set.
 const PURE_FILES = [
   'src/raft/**/*.ts', 'src/ring/**/*.ts',
   'src/lock/lock-table*.ts', 'src/lock/lock-state-machine.ts', 'src/lock/commands.ts',
   'src/cache/coherence*.ts', 'src/cache/lru.ts',
   'src/queue/partition*.ts',
   'src/runtime/dedup.ts', 'src/runtime/envelope.ts',
+  'src/discovery/bootstrap.ts', 'src/discovery/membership.ts',
   'src/assert.ts', 'src/errors.ts', 'src/min-heap.ts',
 ];
 

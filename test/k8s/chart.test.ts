@@ -137,7 +137,7 @@ describe('the StatefulSets', () => {
     expect(find(objs, 'ConfigMap', 'lock-config')['data']).toMatchObject(
       { NODE_OPTIONS: '--max-old-space-size=358' });
     const queue = loadNodeConfig({}, { ...find(objs, 'ConfigMap', 'queue-config')['data'] as
-      Record<string, string>, DSYNC_NODE_ID: 'queue-0' });
+      Record<string, string>, DSYNC_NODE_ID: 'queue-0', DSYNC_CLUSTER_TOKEN: 'from-the-secret' });
     expect([queue.partitions, queue.replicationFactor]).toEqual([16, 3]);
     const cacheEnv = container(sts(objs, 'cache')).env ?? [];
     expect(cacheEnv.find((e) => e.name === 'DSYNC_REDIS_URL')?.value)

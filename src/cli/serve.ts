@@ -47,6 +47,8 @@ export function addServeCommand(program: Command): void {
           'listening on any other address');
     }
     const metrics = createMetrics(cfg.nodeId, cfg.service);
+    const { installFaultPolicy } = await import('../observability/process-faults.js');
+    installFaultPolicy(logger, metrics.registry);
     exitWithParent();
     if (cfg.service === 'cache') {
       const { startCacheNode } = await import('../cache/cache-node.js');

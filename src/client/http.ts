@@ -13,6 +13,8 @@ export interface HttpOptions {
 }
 
 export const DEFAULT_DEADLINE_MS = 10_000;
+/** The header that carries the client's id (API.md: requestIds are scoped to it). */
+export const CLIENT_ID_HEADER = 'x-dsync-client';
 export const DEFAULT_ATTEMPT_TIMEOUT_MS = 5_000;
 
 export class HttpCaller {
@@ -62,7 +64,9 @@ export class HttpCaller {
     try {
       res = await fetch(url, {
         method, signal,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        // The client id scopes requestIds to this client in the servers' de-duplication.
+        headers: body === undefined ? { [CLIENT_ID_HEADER]: this.clientId }
+          : { [CLIENT_ID_HEADER]: this.clientId, 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {

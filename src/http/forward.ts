@@ -11,6 +11,7 @@ import { DsyncError, TimeoutError, UnavailableError } from '../errors.js';
 import type { HttpMetrics } from '../observability/metrics.js';
 import type { AppContext, AppState } from './app.js';
 import { REQUEST_ID_HEADER } from './app.js';
+import { CLIENT_ID_HEADER } from './validate.js';
 
 export const FORWARDED_HEADER = 'x-dsync-forwarded';
 /** Node id of the forwarding node, for logs on the receiving side. */
@@ -44,6 +45,8 @@ export interface ForwardRequest {
   readonly path: string;
   readonly body?: Buffer;
   readonly reqId: string;
+  /** The caller's x-dsync-client header: requestIds are scoped to it (API.md). */
+  readonly clientId?: string;
   readonly timeoutMs?: number;
   /** Aborts the forwarded request, e.g. when the original client went away. */
   readonly signal?: AbortSignal;
@@ -114,7 +117,8 @@ export class Forwarder {
     try {
       const res = await this.request(peerUrl, {
         method: ctx.method, path: ctx.url, body: state.rawBody, reqId: state.reqId,
-        signal: gone.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        clientId: ctx.get(CLIENT_ID_HEADER), signal: gone.signal,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
       });
       ctx.status = res.status;
       ctx.body = res.body;
@@ -140,6 +144,8 @@ export class Forwarder {
           [REQUEST_ID_HEADER]: req.reqId,
           [FORWARDED_HEADER]: '1',
           [FORWARDED_BY_HEADER]: this.opts.nodeId,
+          ...(req.clientId === undefined || req.clientId === '' ? {}
+            : { [CLIENT_ID_HEADER]: req.clientId }),
           ...(hasBody ? { 'content-type': 'application/json' } : {}),
         },
         ...(hasBody ? { body: req.body } : {}),

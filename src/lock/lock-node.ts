@@ -2,7 +2,7 @@
 // HTTP API, and a graceful shutdown that hands leadership over first.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { UnavailableError } from '../errors.js';
+import { InvalidArgumentError, UnavailableError } from '../errors.js';
 import type { NodeConfig } from '../config.js';
 import { electionTimeoutMs, peerHttpUrl } from '../config.js';
 import { createApp } from '../http/app.js';
@@ -14,6 +14,7 @@ import type { RaftGroup } from '../runtime/raft-group.js';
 import { registerClusterRoutes } from '../runtime/cluster-routes.js';
 import { raftObserver } from '../runtime/raft-observer.js';
 import { PeerTransport } from '../transport/peer-transport.js';
+import { LOCK_EXTEND_MS_MAX } from './commands.js';
 import { DEFAULT_LOCK_LIMITS } from './lock-table-limits.js';
 import { createLockMetrics } from './lock-metrics.js';
 import { registerLockRoutes } from './lock-routes.js';
@@ -24,6 +25,18 @@ import { LockStateMachine } from './lock-state-machine.js';
 export const WAITING_REQUESTS_MAX = 10_000;
 /** Leader checks for due leases and wait deadlines this often. */
 export const LOCK_DUTY_INTERVAL_MS = 25;
+
+/** What a new leader extends every lease by: two election timeouts, the longest a failover
+ * takes, and the bound on clock skew between pods that the lease rules rest on
+ * (docs/locks.md, "Guarantees"). */
+export function leaseExtensionMs(cfg: NodeConfig): number {
+  const ms = 2 * electionTimeoutMs(cfg);
+  if (ms > LOCK_EXTEND_MS_MAX) {
+    throw new InvalidArgumentError('electionTicks', `two election timeouts (${ms} ms) must not ` +
+      `exceed ${LOCK_EXTEND_MS_MAX} ms for the lock service: lower electionTicks or tickMs`);
+  }
+  return ms;
+}
 
 export interface RunningLockNode {
   readonly group: RaftGroup;
@@ -41,7 +54,8 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
     frameBytesMax: 32 * 1024 * 1024, reconnectMsMin: 50, reconnectMsMax: 2000, logger,
   });
   const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs);
-  const sm = new LockStateMachine(DEFAULT_LOCK_LIMITS);
+  const sm = new LockStateMachine(DEFAULT_LOCK_LIMITS,
+    { leaseExtensionMs: leaseExtensionMs(cfg) });
   // A joining node starts outside the configuration of the existing voters: it never
   // campaigns, and the leader's log (or snapshot) adds it once an operator does.
   const initial = cfg.voters.length > 0 ? [...cfg.voters]
@@ -59,7 +73,7 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
   const lockMetrics = createLockMetrics(metrics.registry, () => sm);
   const service = new LockService({
     group, sm, logger, metrics: lockMetrics,
-    electionTimeoutMs: 2 * electionTimeoutMs(cfg), requestTimeoutMs: cfg.requestTimeoutMs,
+    requestTimeoutMs: cfg.requestTimeoutMs,
     waitingRequestsMax: WAITING_REQUESTS_MAX, dutyIntervalMs: LOCK_DUTY_INTERVAL_MS,
   });
   service.start();

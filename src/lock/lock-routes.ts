@@ -7,6 +7,7 @@ import type { LeaderOnly } from '../http/forward.js';
 import {
   clientIdOf, durationMs, nameSchema, ownerSchema, parseName, parseWith, textSchema,
 } from '../http/validate.js';
+import { ANONYMOUS_CLIENT_ID } from '../runtime/dedup.js';
 import {
   LOCK_REQUEST_ID_BYTES_MAX, LOCK_TTL_MS_MAX, LOCK_TTL_MS_MIN, LOCK_WAIT_MS_MAX,
 } from './commands.js';
@@ -50,7 +51,7 @@ export function registerLockRoutes(router: AppRouter, d: LockRouteDeps): void {
   router.post('/v1/locks/:name/acquire', (ctx) => {
     const name = parseName(ctx.params.name, 'name');
     const b = parseWith(acquireSchema, objectBody(ctx));
-    const clientId = clientIdOf(ctx) ?? 'http';
+    const clientId = clientIdOf(ctx) ?? ANONYMOUS_CLIENT_ID;
     return d.leaderOnly(ctx, () => d.service.acquire({
       name, owner: b.owner, mode: b.mode, ttlMs: b.ttlMs, waitMs: b.waitMs,
       ...(b.requestId === undefined ? {} : { requestId: b.requestId }),

@@ -1,6 +1,8 @@
 // The lock service on one node: turns API calls into lock-table commands proposed through
 // Raft, keeps blocking acquires open until an applied event answers them, and does the
-// leader's duties (extend leases on election, expire leases and wait deadlines on time).
+// leader's duty of expiring leases and wait deadlines on time. (Extending every lease when a
+// leader takes office is the state machine's leaderStartCommands: the runtime proposes it
+// before anything else of the term.)
 import type { Logger } from 'pino';
 import { DsyncError, UnavailableError } from '../errors.js';
 import type { RaftGroup } from '../runtime/raft-group.js';
@@ -15,8 +17,6 @@ export interface LockServiceOptions {
   readonly sm: LockStateMachine;
   readonly logger: Logger;
   readonly metrics: LockMetrics;
-  /** One election timeout, ms: what a new leader extends every lease by. */
-  readonly electionTimeoutMs: number;
   /** How long a proposal may take before the call fails as indeterminate. */
   readonly requestTimeoutMs: number;
   /** Blocking acquires open on this node at most (back-pressure beyond). */
@@ -226,13 +226,6 @@ export class LockService {
     if (this.dutyInFlight || !g.isLeader()) return;
     this.dutyInFlight = true;
     try {
-      const term = g.status().term;
-      if (this.o.sm.extendedInTerm !== term) {
-        // A new leader first pushes every lease out by one election timeout, so a holder
-        // that kept renewing through the failover keeps its lock.
-        await this.propose({ type: 'extendLeases', byMs: this.o.electionTimeoutMs });
-        return;
-      }
       const due = this.o.sm.table.nextDeadline();
       if (due !== null && due <= g.now()) await this.propose({ type: 'tick' });
     } catch (err) {

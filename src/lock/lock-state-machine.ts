@@ -1,19 +1,44 @@
 // The lock table as a Raft state machine: decodes commands, applies them with the leader's
 // clock, and tells local listeners about events (grants to waiters, expiries) as they apply.
+// A new leader's first command (leaderStartCommands) extends every lease, so that no command
+// of its term can expire a lease before the extension (docs/locks.md, "Guarantees").
+import { assert } from '../assert.js';
 import type { ApplyContext, StateMachine } from '../runtime/state-machine.js';
 import { decode, encode } from '../runtime/envelope.js';
 import { LockTable, type LockLimits } from './lock-table.js';
-import type { LockCommand, LockEvent, LockResult } from './commands.js';
+import { LOCK_EXTEND_MS_MAX, type LockCommand, type LockEvent, type LockResult } from './commands.js';
 
 export type LockEventListener = (events: readonly LockEvent[], ctx: ApplyContext) => void;
+
+export interface LockStateMachineOptions {
+  /** What a new leader extends every lease by, ms: at least the clock skew between pods that
+   * the lease rules allow, plus a failover (docs/locks.md). 0..LOCK_EXTEND_MS_MAX. */
+  readonly leaseExtensionMs: number;
+}
+
+/** Snapshot bytes: a msgpack map {v, table, extendedInTerm}. A snapshot written before
+ * extendedInTerm was kept is the table's own JSON, which starts with '{'. */
+const SNAPSHOT_VERSION = 2;
+const LEGACY_SNAPSHOT_FIRST_BYTE = 0x7b;
+
+interface SnapshotDoc {
+  readonly v: number;
+  readonly table: Uint8Array;
+  readonly extendedInTerm: number;
+}
 
 export class LockStateMachine implements StateMachine {
   table: LockTable;
   private readonly listeners: LockEventListener[] = [];
-  /** Term in which `extendLeases` was last applied: lets a new leader know it may expire. */
+  /** Term in which `extendLeases` was last applied (kept in snapshots). */
   extendedInTerm = 0;
+  private readonly leaseExtensionMs: number;
 
-  constructor(private readonly limits: LockLimits) {
+  constructor(private readonly limits: LockLimits, o: LockStateMachineOptions) {
+    assert(Number.isSafeInteger(o.leaseExtensionMs) && o.leaseExtensionMs >= 0 &&
+      o.leaseExtensionMs <= LOCK_EXTEND_MS_MAX,
+    `leaseExtensionMs must be an integer in [0, ${LOCK_EXTEND_MS_MAX}]`);
+    this.leaseExtensionMs = o.leaseExtensionMs;
     this.table = new LockTable(limits);
   }
 
@@ -28,16 +53,40 @@ export class LockStateMachine implements StateMachine {
   apply(command: Uint8Array, ctx: ApplyContext): LockResult {
     const cmd = decode<LockCommand>(command);
     const { result, events } = this.table.apply(cmd, { index: ctx.index, nowMs: ctx.nowMs });
-    if (cmd.type === 'extendLeases') this.extendedInTerm = ctx.term;
+    if (cmd.type === 'extendLeases') this.extendedInTerm = Math.max(this.extendedInTerm, ctx.term);
     if (events.length > 0) for (const l of this.listeners) l(events, ctx);
     return result;
   }
 
+  /** `waiting` is provisional: the answer comes later, as an event. */
+  isFinal(result: unknown): boolean {
+    return (result as LockResult).type !== 'waiting';
+  }
+
+  /** Every lease is pushed out before anything of the new term can expire one. */
+  leaderStartCommands(term: number): readonly Uint8Array[] {
+    if (this.extendedInTerm >= term) return [];
+    return [LockStateMachine.encode({ type: 'extendLeases', byMs: this.leaseExtensionMs })];
+  }
+
   snapshot(): Uint8Array {
-    return this.table.snapshot();
+    const doc: SnapshotDoc = {
+      v: SNAPSHOT_VERSION, table: this.table.snapshot(), extendedInTerm: this.extendedInTerm,
+    };
+    return encode(doc);
   }
 
   restore(data: Uint8Array): void {
-    this.table = LockTable.restore(data, this.limits);
+    if (data[0] === LEGACY_SNAPSHOT_FIRST_BYTE) {
+      this.table = LockTable.restore(data, this.limits);
+      this.extendedInTerm = 0;
+      return;
+    }
+    const doc = decode<SnapshotDoc>(data);
+    assert(typeof doc === 'object' && doc !== null && doc.v === SNAPSHOT_VERSION &&
+      doc.table instanceof Uint8Array && Number.isSafeInteger(doc.extendedInTerm),
+    'lock snapshot: {v: 2, table, extendedInTerm}');
+    this.table = LockTable.restore(doc.table, this.limits);
+    this.extendedInTerm = doc.extendedInTerm;
   }
 }

@@ -1,11 +1,24 @@
-// Replicated de-duplication of client requests: (clientId, requestId) → the result of the
-// first application. Eviction is deterministic (insertion order, the log's clock), so every
-// replica keeps exactly the same table and a snapshot carries it.
+// Replicated de-duplication of client requests. A request is known by who sent it (client
+// id), the id the client gave it (request id) and what it is (a fingerprint of the command's
+// bytes): a retry of the same request gets the result of its first application, while a
+// different command that reuses a request id (another owner numbering its requests from 1
+// too, or one client asking for another lock under an old id) is simply a new request.
+// Eviction is deterministic (insertion order, the log's clock), so every replica keeps
+// exactly the same table and a snapshot carries it.
+import { xxh64 } from '@node-rs/xxhash';
 
 /** How long a request id is remembered, in ms of the leader's clock (5 minutes). */
 export const DEFAULT_DEDUP_WINDOW_MS = 5 * 60_000;
 /** How many request ids are remembered at most. */
 export const DEFAULT_DEDUP_ENTRIES_MAX = 100_000;
+/** The client id of a caller that sends no `x-dsync-client` header (http/validate.ts
+ * clientIdOf bounds the header). */
+export const ANONYMOUS_CLIENT_ID = 'http';
+
+/** What a command is, for de-duplication: 64 bits of xxHash64 of its bytes, in hex. */
+export function commandFingerprint(command: Uint8Array): string {
+  return xxh64(command).toString(16).padStart(16, '0');
+}
 
 interface Remembered {
   readonly atMs: number;
@@ -20,8 +33,9 @@ export class DedupTable {
     private readonly entriesMax = DEFAULT_DEDUP_ENTRIES_MAX,
   ) {}
 
-  static key(clientId: string, requestId: string): string {
-    return `${clientId}\u0000${requestId}`;
+  /** Client ids and request ids never contain NUL (printable, or chosen by our code). */
+  static key(clientId: string, requestId: string, fingerprint: string): string {
+    return `${clientId}\u0000${requestId}\u0000${fingerprint}`;
   }
 
   lookup(key: string): Remembered | undefined {
@@ -49,6 +63,8 @@ export class DedupTable {
     return [...this.seen].map(([k, v]) => [k, v.atMs, v.result]);
   }
 
+  /** Rows of a snapshot. Rows written before fingerprints were part of the key (client id
+   * and request id alone) match no new key and simply age out. */
   static fromJSON(rows: Array<[string, number, unknown]>, windowMs?: number, max?: number):
     DedupTable {
     const t = new DedupTable(windowMs, max);

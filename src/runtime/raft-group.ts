@@ -1,17 +1,31 @@
 // Drives one Raft group: the ready loop (send early → persist → send → apply → advance),
 // proposals and linearizable reads as promises with deadlines, snapshots and log compaction.
+//
+// Batching: the proposals of one event-loop turn (and those that arrive while the loop waits
+// for the disk) become one Raft entry, one envelope with the leader's clock and a list of
+// commands, encoded once and de-duplicated in one pass on every replica; each command's
+// promise is answered with its own result. Reads of one turn share one ReadIndex round.
+//
+// Taking office: the moment this node learns it leads a new term, and before propose() can
+// accept anything in that term, it proposes the state machine's leaderStartCommands, so
+// they follow the term's no-op in the log and apply before any command of the term.
 import type { Logger } from 'pino';
 import { assert } from '../assert.js';
-import { IndeterminateError, NotLeaderError, TimeoutError, UnavailableError } from '../errors.js';
+import {
+  DsyncError, IndeterminateError, InvalidArgumentError, NotLeaderError, TimeoutError,
+  UnavailableError,
+} from '../errors.js';
 import { RaftNode, parseRaftOptions, type RaftOptions } from '../raft/raft.js';
 import { seededRand } from '../raft/rand.js';
 import type {
   ClusterConfig, Entry, HardState, Message, NodeId, Ready, Role, Snapshot,
 } from '../raft/types.js';
 import { RaftStorage } from '../storage/raft-storage.js';
-import { DedupTable } from './dedup.js';
-import { decode, decodeEnvelope, encode, encodeEnvelope } from './envelope.js';
+import { commandFingerprint } from './dedup.js';
+import { batchedCommandBytes, encodeEnvelope, type BatchedCommand } from './envelope.js';
+import { GroupMachine } from './group-machine.js';
 import type { StateMachine } from './state-machine.js';
+import { Waiter } from './waiter.js';
 
 /** Counters and gauges the group reports; the node maps them onto prom-client. */
 export interface RaftGroupObserver {
@@ -20,6 +34,8 @@ export interface RaftGroupObserver {
   onPersist?(group: number, seconds: number, entries: number): void;
   onProposalDone?(group: number, seconds: number, outcome: 'ok' | 'error'): void;
   onSnapshot?(group: number, index: number, bytes: number): void;
+  /** One entry proposed with this many commands. */
+  onBatch?(group: number, commands: number): void;
 }
 
 export interface RaftGroupOptions {
@@ -31,8 +47,19 @@ export interface RaftGroupOptions {
   readonly fsync: boolean;
   /** Take a snapshot and compact the log after this many applied entries (default 10,000). */
   readonly snapshotEntries?: number;
-  /** Pending proposals at most; more are refused as UNAVAILABLE (back-pressure). */
+  /** Pending proposals at most; more are refused as UNAVAILABLE (back-pressure).
+   * Default DEFAULT_PENDING_PROPOSALS_MAX, 1..1,000,000. */
   readonly pendingProposalsMax?: number;
+  /** Commands in one Raft entry at most; a fuller turn makes several entries.
+   * Default DEFAULT_BATCH_COMMANDS_MAX, 1..65,536. */
+  readonly batchCommandsMax?: number;
+  /** Bytes of commands in one Raft entry at most (a larger command still goes alone).
+   * Default DEFAULT_BATCH_BYTES_MAX (1 MiB), 1 KiB..8 MiB. */
+  readonly batchBytesMax?: number;
+  /** Linearizable reads waiting on this leader at most; more are refused at once with a
+   * retryable RESOURCE_EXHAUSTED naming `pendingReadsMax`. Default DEFAULT_PENDING_READS_MAX,
+   * 1..1,000,000. */
+  readonly pendingReadsMax?: number;
   readonly stateMachine: StateMachine;
   readonly send: (to: NodeId, msg: Message) => void;
   readonly logger: Logger;
@@ -43,18 +70,53 @@ export interface RaftGroupOptions {
 
 export const DEFAULT_SNAPSHOT_ENTRIES = 10_000;
 export const DEFAULT_PENDING_PROPOSALS_MAX = 10_000;
+export const DEFAULT_BATCH_COMMANDS_MAX = 512;
+export const DEFAULT_BATCH_BYTES_MAX = 1024 * 1024;
+export const DEFAULT_PENDING_READS_MAX = 4096;
 
-interface PendingProposal {
-  readonly term: number;
-  readonly startNs: bigint;
-  resolve(result: unknown): void;
-  reject(err: Error): void;
+interface GroupLimits {
+  readonly pendingProposalsMax: number;
+  readonly batchCommandsMax: number;
+  readonly batchBytesMax: number;
+  readonly pendingReadsMax: number;
 }
 
+const LIMIT_BOUNDS: Record<keyof GroupLimits, readonly [number, number, number]> = {
+  pendingProposalsMax: [1, 1_000_000, DEFAULT_PENDING_PROPOSALS_MAX],
+  batchCommandsMax: [1, 65_536, DEFAULT_BATCH_COMMANDS_MAX],
+  batchBytesMax: [1024, 8 * 1024 * 1024, DEFAULT_BATCH_BYTES_MAX],
+  pendingReadsMax: [1, 1_000_000, DEFAULT_PENDING_READS_MAX],
+};
+
+/** The group's bounds with their defaults; throws InvalidArgumentError naming the field. */
+export function parseGroupLimits(o: Partial<GroupLimits>): GroupLimits {
+  const out: Record<string, number> = {};
+  for (const [field, [lo, hi, dflt]] of Object.entries(LIMIT_BOUNDS)) {
+    const v = o[field as keyof GroupLimits] ?? dflt;
+    if (!Number.isSafeInteger(v) || v < lo || v > hi) {
+      throw new InvalidArgumentError(field, `${field} must be an integer in [${lo}, ${hi}]`);
+    }
+    out[field] = v;
+  }
+  return out as unknown as GroupLimits;
+}
+
+/** A command waiting in the batch of the current turn. */
+interface Queued {
+  readonly item: BatchedCommand;
+  readonly waiter: Waiter<unknown>;
+}
+
+/** A proposed entry: the term it was proposed in and a waiter per command, by position. */
+interface PendingEntry {
+  readonly term: number;
+  readonly waiters: readonly Waiter<unknown>[];
+}
+
+/** One ReadIndex round and the reads that share it. */
 interface PendingRead {
   index: number | null;
-  resolve(): void;
-  reject(err: Error): void;
+  readonly waiters: readonly Waiter<void>[];
 }
 
 export interface ProposeOptions {
@@ -64,21 +126,25 @@ export interface ProposeOptions {
   readonly signal?: AbortSignal;
 }
 
-interface SnapshotImage {
-  readonly sm: Uint8Array;
-  readonly dedup: Array<[string, number, unknown]>;
-  readonly nowMs: number;
-}
-
 export class RaftGroup {
   readonly group: number;
   private readonly node: RaftNode;
   private readonly log: Logger;
-  private readonly proposals = new Map<number, PendingProposal>();
+  private readonly limits: GroupLimits;
+  private readonly machine: GroupMachine;
+  private readonly proposals = new Map<number, PendingEntry>();
+  /** Commands accepted and not settled, batched or proposed. */
+  private pendingCommands = 0;
+  private batch: Queued[] = [];
+  private batchBytes = 0;
   private readonly reads = new Map<number, PendingRead>();
+  private readBatch: Waiter<void>[] = [];
+  /** Reads accepted and not settled. */
+  private pendingReads = 0;
   private readSeq = 0;
-  private dedup = new DedupTable();
-  private lastNowMs = 0;
+  /** A new leader's first entry that the core refused (it is full): retried before anything
+   * else, and nothing else is accepted until it is in. */
+  private leaderStart: Uint8Array | null = null;
   private role: Role = 'follower';
   private leader: NodeId | null = null;
   private term = 0;
@@ -103,9 +169,12 @@ export class RaftGroup {
     this.applied = appliedFromSnapshot;
     this.snapshotIndex = appliedFromSnapshot;
     this.log = opts.logger.child({ group: opts.group });
+    this.limits = parseGroupLimits(opts);
+    this.machine = new GroupMachine(opts.stateMachine);
   }
 
   static async open(opts: RaftGroupOptions): Promise<RaftGroup> {
+    parseGroupLimits(opts);
     const { storage, recovered } = await RaftStorage.open({ dir: opts.dataDir, fsync: opts.fsync });
     for (const w of recovered.warnings ?? []) opts.logger.warn({ group: opts.group }, w);
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -118,7 +187,7 @@ export class RaftGroup {
     });
     const g = new RaftGroup(opts, storage, node, recovered.snapshot?.meta.index ?? 0);
     g.savedHardState = recovered.hardState;
-    if (recovered.snapshot) g.restoreImage(recovered.snapshot.data);
+    if (recovered.snapshot) g.machine.restore(recovered.snapshot.data);
     g.log.info({ snapshot: recovered.snapshot?.meta.index ?? 0, entries: recovered.entries.length,
       hardState: recovered.hardState }, 'raft group recovered');
     g.schedule();
@@ -139,59 +208,63 @@ export class RaftGroup {
     this.schedule();
   }
 
-  /** Propose a command; resolves with the state machine's result once applied here. */
+  /** Propose a command; resolves with the state machine's result once applied here. It
+   * joins the entry of this event-loop turn. */
   propose(command: Uint8Array, o: ProposeOptions): Promise<unknown> {
-    if (this.closed) return Promise.reject(new UnavailableError('node is shutting down'));
-    if (this.role !== 'leader') return Promise.reject(new NotLeaderError(this.leader, this.group));
-    if (this.proposals.size >= (this.opts.pendingProposalsMax ?? DEFAULT_PENDING_PROPOSALS_MAX)) {
+    const refused = this.refusal();
+    if (refused !== null) return Promise.reject(refused);
+    if (this.pendingCommands >= this.limits.pendingProposalsMax) {
       return Promise.reject(new UnavailableError(
         'too many proposals in flight on this leader; back off and retry', { group: this.group }));
     }
-    const env = encodeEnvelope({
-      t: this.now(), d: command,
-      ...(o.clientId !== undefined && o.requestId !== undefined
-        ? { c: o.clientId, r: o.requestId } : {}),
-    });
-    const { index, term } = this.node.propose(env);
-    const startNs = process.hrtime.bigint();
-    const p = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.finishProposal(index, new IndeterminateError(
-          `no commit within ${o.timeoutMs} ms; the command may still apply, retry with the same requestId`));
-      }, o.timeoutMs);
-      const onAbort = (): void => this.finishProposal(index,
-        new IndeterminateError('request aborted; the command may still apply'));
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-      const cleanup = (): void => { clearTimeout(timer); o.signal?.removeEventListener('abort', onAbort); };
-      this.proposals.set(index, {
-        term, startNs,
-        resolve: (r) => { cleanup(); resolve(r); },
-        reject: (e) => { cleanup(); reject(e); },
-      });
-    });
+    const item: BatchedCommand = o.clientId !== undefined && o.requestId !== undefined
+      ? { d: command, c: o.clientId, r: o.requestId, f: commandFingerprint(command) }
+      : { d: command };
+    this.pendingCommands++;
+    const waiter = new Waiter<unknown>(o.timeoutMs, () => new IndeterminateError(
+      `no commit within ${o.timeoutMs} ms; the command may still apply, retry with the same ` +
+      'requestId'), () => { this.pendingCommands--; }, o.signal,
+    () => new IndeterminateError('request aborted; the command may still apply'));
+    const bytes = batchedCommandBytes(item);
+    if (this.batch.length > 0 && (this.batch.length >= this.limits.batchCommandsMax ||
+        this.batchBytes + bytes > this.limits.batchBytesMax)) {
+      this.flushBatch();
+    }
+    this.batch.push({ item, waiter });
+    this.batchBytes += bytes;
     this.schedule();
-    return p;
+    return waiter.promise;
   }
 
-  /** Resolves once this node has applied everything committed before the call (ReadIndex). */
+  /** Resolves once this node has applied everything committed before the call (ReadIndex).
+   * The reads of one turn share one quorum round. */
   linearizableRead(timeoutMs: number): Promise<void> {
-    if (this.closed) return Promise.reject(new UnavailableError('node is shutting down'));
-    if (this.role !== 'leader') return Promise.reject(new NotLeaderError(this.leader, this.group));
-    const ctx = ++this.readSeq;
-    const p = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.reads.delete(ctx);
-        reject(new TimeoutError(`read not confirmed by a quorum within ${timeoutMs} ms; retry`));
-      }, timeoutMs);
-      this.reads.set(ctx, {
-        index: null,
-        resolve: () => { clearTimeout(timer); resolve(); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      });
-    });
-    this.node.readIndex(ctx);
+    const refused = this.refusal();
+    if (refused !== null) return Promise.reject(refused);
+    const max = this.limits.pendingReadsMax;
+    if (this.pendingReads >= max) {
+      return Promise.reject(new DsyncError('RESOURCE_EXHAUSTED', `${max} linearizable reads are ` +
+        'already waiting on this leader; retry after the Retry-After delay',
+      { retryable: true, details: { limit: 'pendingReadsMax', max } }));
+    }
+    this.pendingReads++;
+    const w = new Waiter<void>(timeoutMs, () => new TimeoutError(
+      `read not confirmed by a quorum within ${timeoutMs} ms; retry`),
+    () => { this.pendingReads--; });
+    this.readBatch.push(w);
     this.schedule();
-    return p;
+    return w.promise;
+  }
+
+  /** Why a proposal or read is refused right now, or null. */
+  private refusal(): DsyncError | null {
+    if (this.closed) return new UnavailableError('node is shutting down');
+    if (this.role !== 'leader') return new NotLeaderError(this.leader, this.group);
+    if (this.leaderStart !== null) {
+      return new UnavailableError('this node has just become leader and is still taking ' +
+        'office; retry shortly', { group: this.group });
+    }
+    return null;
   }
 
   /** Resolves when this node has applied `index` (used after a remote leader answered). */
@@ -242,15 +315,14 @@ export class RaftGroup {
 
   /** The clock for commands: never behind what the log has already seen. */
   now(): number {
-    return Math.max((this.opts.clock ?? Date.now)(), this.lastNowMs);
+    return this.machine.clock((this.opts.clock ?? Date.now)());
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const err = new UnavailableError('node is shutting down; retry on another node');
-    for (const [i, p] of this.proposals) { this.proposals.delete(i); p.reject(err); }
-    for (const [c, r] of this.reads) { this.reads.delete(c); r.reject(err); }
+    this.failPending(err, err);
     while (this.draining) await new Promise((r) => setTimeout(r, 5));
     if (this.deferredHardState !== null) {
       await this.storage.save({ hardState: this.deferredHardState, entries: [], snapshot: null });
@@ -265,6 +337,8 @@ export class RaftGroup {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
+      // Reads need no disk: their round starts now even while the loop waits for an fsync.
+      this.flushReads();
       void this.drain();
     });
   }
@@ -273,7 +347,11 @@ export class RaftGroup {
     if (this.draining || this.closed) return;
     this.draining = true;
     try {
-      while (!this.closed && this.node.hasReady()) {
+      for (;;) {
+        // What this turn (or the last fsync) gathered becomes one entry, one read round.
+        this.flushBatch();
+        this.flushReads();
+        if (this.closed || !this.node.hasReady()) break;
         const rd = this.node.ready();
         await this.handleReady(rd);
         this.node.advance(rd);
@@ -288,6 +366,59 @@ export class RaftGroup {
     }
   }
 
+  /** Proposes the commands gathered since the last flush as one entry. */
+  private flushBatch(): void {
+    if (this.leaderStart !== null) this.proposeLeaderStart();
+    if (this.batch.length === 0) return;
+    const live = this.batch.filter((q) => !q.waiter.done);
+    this.batch = [];
+    this.batchBytes = 0;
+    if (live.length === 0) return;
+    // The core may have moved on (a new term, even as leader again) while the loop waited
+    // for the disk: nothing may enter a term before that term's leader-start commands.
+    const s = this.node.status();
+    if (s.role !== 'leader' || s.term !== this.term || this.leaderStart !== null) {
+      const err = new NotLeaderError(s.role === 'leader' ? null : s.leader, this.group);
+      for (const q of live) q.waiter.reject(err);
+      return;
+    }
+    const data = encodeEnvelope({ t: this.now(), b: live.map((q) => q.item) });
+    let at: { index: number; term: number };
+    try {
+      at = this.node.propose(data);
+    } catch (err) {
+      // The core refused (full, or transferring leadership): nothing was proposed.
+      if (!(err instanceof DsyncError)) throw err;
+      for (const q of live) q.waiter.reject(err);
+      return;
+    }
+    this.proposals.set(at.index, { term: at.term, waiters: live.map((q) => q.waiter) });
+    this.opts.observer?.onBatch?.(this.group, live.length);
+  }
+
+  /** Starts one ReadIndex round for the reads gathered since the last flush. */
+  private flushReads(): void {
+    if (this.readBatch.length === 0) return;
+    const live = this.readBatch.filter((w) => !w.done);
+    this.readBatch = [];
+    if (live.length === 0) return;
+    if (this.role !== 'leader' || this.closed) {
+      const err = new NotLeaderError(this.leader, this.group);
+      for (const w of live) w.reject(err);
+      return;
+    }
+    const ctx = ++this.readSeq;
+    this.reads.set(ctx, { index: null, waiters: live });
+    try {
+      this.node.readIndex(ctx);
+    } catch (err) {
+      // The core's round queue is full: answer every read of the round, leave nothing behind.
+      this.reads.delete(ctx);
+      if (!(err instanceof DsyncError)) throw err;
+      for (const w of live) w.reject(err);
+    }
+  }
+
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.term, rd.softState.leader);
     // The leader's appends go out first so that the followers' network and fsync overlap our
@@ -296,7 +427,7 @@ export class RaftGroup {
     await this.persist(rd);
     for (const m of rd.messages) this.opts.send(m.to, m);
     if (rd.snapshot) {
-      this.restoreImage(rd.snapshot.data);
+      this.machine.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
       this.failProposalsUpTo(rd.snapshot.meta.index);
@@ -313,7 +444,8 @@ export class RaftGroup {
       const r = this.reads.get(d.ctx);
       if (!r) continue;
       this.reads.delete(d.ctx);
-      r.reject(new NotLeaderError(this.leader, this.group));
+      const err = new NotLeaderError(this.leader, this.group);
+      for (const w of r.waiters) w.reject(err);
     }
     this.releaseReads();
   }
@@ -343,6 +475,7 @@ export class RaftGroup {
 
   private onSoftState(role: Role, term: number, leader: NodeId | null): void {
     const wasLeader = this.role === 'leader';
+    const previousTerm = this.term;
     if (role !== this.role || leader !== this.leader || term !== this.term) {
       this.log.info({ role, term, leader }, 'raft state change');
       this.opts.observer?.onRole?.(this.group, role, term, leader);
@@ -350,49 +483,73 @@ export class RaftGroup {
     this.role = role;
     this.term = term;
     this.leader = leader;
-    if (wasLeader && role !== 'leader') {
-      // Leadership lost: we cannot tell whether these will commit. Fail fast as
-      // INDETERMINATE; a retry with the same requestId is de-duplicated.
-      for (const [i, p] of this.proposals) {
-        this.proposals.delete(i);
-        p.reject(new IndeterminateError(
-          'leadership was lost before the command committed; retry with the same requestId'));
-      }
-      for (const [c, r] of this.reads) {
-        this.reads.delete(c);
-        r.reject(new NotLeaderError(leader, this.group));
-      }
+    if (wasLeader && (role !== 'leader' || term !== previousTerm)) {
+      // Leadership lost (or a new term began behind our back): we cannot tell whether the
+      // proposed commands will commit. Fail fast as INDETERMINATE; a retry with the same
+      // requestId is de-duplicated. Batched ones were never proposed.
+      this.leaderStart = null;
+      this.failPending(new IndeterminateError('leadership was lost before the command ' +
+        'committed; retry with the same requestId'), new NotLeaderError(leader, this.group));
     }
+    if (role === 'leader' && (!wasLeader || term !== previousTerm)) {
+      this.leaderStart = this.machine.leaderStartEntry(term, (this.opts.clock ?? Date.now)());
+      this.proposeLeaderStart();
+    }
+  }
+
+  /** Proposes the new leader's first entry. The core refuses only when it is full (too many
+   * uncommitted entries): then nothing else is accepted until a retry succeeds. */
+  private proposeLeaderStart(): void {
+    const data = this.leaderStart;
+    if (data === null || this.role !== 'leader') return;
+    try {
+      this.node.propose(data);
+      this.leaderStart = null;
+    } catch (err) {
+      if (!(err instanceof DsyncError)) throw err;
+      this.log.warn({ err, term: this.term }, 'could not propose the leader-start commands yet; ' +
+        'refusing proposals until they are in');
+    }
+  }
+
+  /** Rejects every proposal (with `proposed` once in the log, `batched` before) and every
+   * read (`batched`: a read changes nothing, so it is never indeterminate). */
+  private failPending(proposed: Error, batched: Error): void {
+    for (const [i, p] of this.proposals) {
+      this.proposals.delete(i);
+      for (const w of p.waiters) w.reject(proposed);
+    }
+    for (const q of this.batch) q.waiter.reject(batched);
+    this.batch = [];
+    this.batchBytes = 0;
+    for (const [c, r] of this.reads) {
+      this.reads.delete(c);
+      for (const w of r.waiters) w.reject(batched);
+    }
+    for (const w of this.readBatch) w.reject(batched);
+    this.readBatch = [];
   }
 
   private applyEntry(e: Entry): void {
     assert(e.index === this.applied + 1,
       () => `group ${this.group}: applying ${e.index} after ${this.applied}`);
     this.applied = e.index;
-    let result: unknown = undefined;
-    if (e.type === 'normal') {
-      const env = decodeEnvelope(e.data);
-      this.lastNowMs = Math.max(this.lastNowMs, env.t);
-      const ctx = { index: e.index, term: e.term, nowMs: this.lastNowMs };
-      if (env.c !== undefined && env.r !== undefined) {
-        const key = DedupTable.key(env.c, env.r);
-        const seen = this.dedup.lookup(key);
-        if (seen) result = seen.result;
-        else {
-          result = this.opts.stateMachine.apply(env.d, ctx);
-          this.dedup.remember(key, this.lastNowMs, result);
-        }
-      } else {
-        result = this.opts.stateMachine.apply(env.d, ctx);
-      }
-    }
+    const results = this.machine.apply(e);
     const p = this.proposals.get(e.index);
     if (p) {
       this.proposals.delete(e.index);
-      this.opts.observer?.onProposalDone?.(this.group,
-        Number(process.hrtime.bigint() - p.startNs) / 1e9, p.term === e.term ? 'ok' : 'error');
-      if (p.term === e.term) p.resolve(result);
-      else p.reject(new NotLeaderError(this.leader, this.group));
+      const ours = p.term === e.term;
+      assert(!ours || results.length === p.waiters.length,
+        () => `group ${this.group}: entry ${e.index} has ${results.length} results for ` +
+          `${p.waiters.length} proposals`);
+      const err = ours ? null : new NotLeaderError(this.leader, this.group);
+      for (const [position, w] of p.waiters.entries()) {
+        if (w.done) continue;
+        this.opts.observer?.onProposalDone?.(this.group,
+          Number(process.hrtime.bigint() - w.startNs) / 1e9, ours ? 'ok' : 'error');
+        if (err === null) w.resolve(results[position]);
+        else w.reject(err);
+      }
     }
     while (this.appliedWaiters.length > 0) {
       const i = this.appliedWaiters.findIndex((w) => w.index <= this.applied);
@@ -401,20 +558,12 @@ export class RaftGroup {
     }
   }
 
-  private finishProposal(index: number, err: Error): void {
-    const p = this.proposals.get(index);
-    if (!p) return;
-    this.proposals.delete(index);
-    this.opts.observer?.onProposalDone?.(this.group,
-      Number(process.hrtime.bigint() - p.startNs) / 1e9, 'error');
-    p.reject(err);
-  }
-
   private failProposalsUpTo(index: number): void {
+    const err = new IndeterminateError('a snapshot replaced the log; retry with the same requestId');
     for (const [i, p] of this.proposals) {
       if (i > index) continue;
       this.proposals.delete(i);
-      p.reject(new IndeterminateError('a snapshot replaced the log; retry with the same requestId'));
+      for (const w of p.waiters) w.reject(err);
     }
   }
 
@@ -422,32 +571,20 @@ export class RaftGroup {
     for (const [c, r] of this.reads) {
       if (r.index === null || r.index > this.applied) continue;
       this.reads.delete(c);
-      r.resolve();
+      for (const w of r.waiters) w.resolve();
     }
   }
 
   // ---- snapshots ----------------------------------------------------------------------
-
-  private image(): Uint8Array {
-    const img: SnapshotImage = {
-      sm: this.opts.stateMachine.snapshot(), dedup: this.dedup.toJSON(), nowMs: this.lastNowMs,
-    };
-    return encode(img);
-  }
-
-  private restoreImage(data: Uint8Array): void {
-    const img = decode<SnapshotImage>(data);
-    this.opts.stateMachine.restore(img.sm);
-    this.dedup = DedupTable.fromJSON(img.dedup);
-    this.lastNowMs = img.nowMs;
-  }
 
   private async maybeSnapshot(): Promise<void> {
     const every = this.opts.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES;
     if (this.snapshotting || this.applied - this.snapshotIndex < every) return;
     this.snapshotting = true;
     try {
-      const snap: Snapshot = { meta: this.node.snapshotMetaAt(this.applied), data: this.image() };
+      const snap: Snapshot = {
+        meta: this.node.snapshotMetaAt(this.applied), data: this.machine.image(),
+      };
       await this.storage.saveSnapshot(snap);
       this.node.compact(snap);
       await this.storage.compact(snap.meta.index);

@@ -16,16 +16,11 @@ export interface LockStateMachineOptions {
   readonly leaseExtensionMs: number;
 }
 
-/** Snapshot bytes: a msgpack map {v, table, extendedInTerm}. A snapshot written before
- * extendedInTerm was kept is the table's own JSON, which starts with '{'. */
+/** Snapshot bytes: a version byte, extendedInTerm as a float64 (big-endian), then the table's
+ * own bytes. A snapshot written before extendedInTerm was kept is the table's bytes alone:
+ * JSON, which starts with '{' and never with the version byte. */
 const SNAPSHOT_VERSION = 2;
-const LEGACY_SNAPSHOT_FIRST_BYTE = 0x7b;
-
-interface SnapshotDoc {
-  readonly v: number;
-  readonly table: Uint8Array;
-  readonly extendedInTerm: number;
-}
+const SNAPSHOT_HEADER_BYTES = 9;
 
 export class LockStateMachine implements StateMachine {
   table: LockTable;
@@ -70,23 +65,24 @@ export class LockStateMachine implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    const doc: SnapshotDoc = {
-      v: SNAPSHOT_VERSION, table: this.table.snapshot(), extendedInTerm: this.extendedInTerm,
-    };
-    return encode(doc);
+    const table = this.table.snapshot();
+    const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + table.length);
+    out[0] = SNAPSHOT_VERSION;
+    new DataView(out.buffer).setFloat64(1, this.extendedInTerm);
+    out.set(table, SNAPSHOT_HEADER_BYTES);
+    return out;
   }
 
   restore(data: Uint8Array): void {
-    if (data[0] === LEGACY_SNAPSHOT_FIRST_BYTE) {
+    if (data[0] !== SNAPSHOT_VERSION) {
       this.table = LockTable.restore(data, this.limits);
       this.extendedInTerm = 0;
       return;
     }
-    const doc = decode<SnapshotDoc>(data);
-    assert(typeof doc === 'object' && doc !== null && doc.v === SNAPSHOT_VERSION &&
-      doc.table instanceof Uint8Array && Number.isSafeInteger(doc.extendedInTerm),
-    'lock snapshot: {v: 2, table, extendedInTerm}');
-    this.table = LockTable.restore(doc.table, this.limits);
-    this.extendedInTerm = doc.extendedInTerm;
+    assert(data.length >= SNAPSHOT_HEADER_BYTES, 'lock snapshot: a 9-byte header');
+    const term = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(1);
+    assert(Number.isSafeInteger(term) && term >= 0, 'lock snapshot: extendedInTerm');
+    this.table = LockTable.restore(data.subarray(SNAPSHOT_HEADER_BYTES), this.limits);
+    this.extendedInTerm = term;
   }
 }

@@ -1,10 +1,11 @@
 // The envelope every normal log entry carries: the leader's clock and a batch of commands,
-// each with an optional idempotency key (client id, request id, fingerprint of the command).
-// Decoding is shared by every replica, so the clock and the de-duplication decisions are part
-// of the replicated state.
+// each with an optional idempotency key (client id, request id). Every replica computes the
+// command's fingerprint from its bytes when it applies (dedup.ts), so the log does not carry
+// it and no replica can be told a wrong one. Decoding is shared by every replica, so the
+// clock and the de-duplication decisions are part of the replicated state.
 //
-// Format (msgpack): {t, b: [[d, c?, r?, f?], …]}. Entries written before batching carried one
-// command as {t, d, c?, r?}; they still decode, as a batch of one without a fingerprint.
+// Format (msgpack): {t, b: [[d] | [d, c, r], …]}. Entries written before batching carried
+// one command as {t, d, c?, r?}; they still decode, as a batch of one.
 import { Packr } from 'msgpackr';
 import { assert } from '../assert.js';
 
@@ -17,8 +18,6 @@ export interface BatchedCommand {
    * applies once. */
   readonly c?: string;
   readonly r?: string;
-  /** Fingerprint of `d` (see dedup.ts), computed once by the proposer. */
-  readonly f?: string;
 }
 
 export interface Envelope {
@@ -28,20 +27,17 @@ export interface Envelope {
   readonly b: readonly BatchedCommand[];
 }
 
-type Row = [Uint8Array, string?, string?, string?];
+type Row = [Uint8Array] | [Uint8Array, string, string];
 
 export function encodeEnvelope(env: Envelope): Uint8Array {
-  const rows = env.b.map((x): Row => {
-    if (x.c === undefined || x.r === undefined) return [x.d];
-    return x.f === undefined ? [x.d, x.c, x.r] : [x.d, x.c, x.r, x.f];
-  });
+  const rows = env.b.map((x): Row =>
+    (x.c === undefined || x.r === undefined ? [x.d] : [x.d, x.c, x.r]));
   return packr.pack({ t: env.t, b: rows });
 }
 
 /** Bytes an item adds to an encoded envelope, at most (msgpack headers included). */
 export function batchedCommandBytes(x: BatchedCommand): number {
-  return x.d.byteLength + 3 * (x.c?.length ?? 0) + 3 * (x.r?.length ?? 0) +
-    (x.f?.length ?? 0) + 24;
+  return x.d.byteLength + 3 * (x.c?.length ?? 0) + 3 * (x.r?.length ?? 0) + 16;
 }
 
 function optionalString(v: unknown, what: string): string | undefined {
@@ -50,15 +46,13 @@ function optionalString(v: unknown, what: string): string | undefined {
 }
 
 function decodeRow(row: unknown): BatchedCommand {
-  assert(Array.isArray(row) && row.length >= 1 && row.length <= 4,
-    'log entry: a batched command is a row of 1 to 4 cells');
-  const [d, c, r, f] = row as unknown[];
+  assert(Array.isArray(row) && (row.length === 1 || row.length === 3),
+    'log entry: a batched command is a row of 1 or 3 cells');
+  const [d, c, r] = row as unknown[];
   assert(d instanceof Uint8Array, 'log entry: command bytes');
   const cs = optionalString(c, 'client id');
   const rs = optionalString(r, 'request id');
-  const fs = optionalString(f, 'fingerprint');
-  if (cs === undefined || rs === undefined) return { d };
-  return fs === undefined ? { d, c: cs, r: rs } : { d, c: cs, r: rs, f: fs };
+  return cs === undefined || rs === undefined ? { d } : { d, c: cs, r: rs };
 }
 
 export function decodeEnvelope(bytes: Uint8Array): Envelope {

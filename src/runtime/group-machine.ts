@@ -15,11 +15,19 @@ interface Image {
   readonly nowMs: number;
 }
 
+/** Bounds of the de-duplication table (defaults in dedup.ts). */
+export interface DedupOptions {
+  readonly windowMs?: number;
+  readonly entriesMax?: number;
+}
+
 export class GroupMachine {
-  private dedup = new DedupTable();
+  private dedup: DedupTable;
   private lastNowMs = 0;
 
-  constructor(readonly sm: StateMachine) {}
+  constructor(readonly sm: StateMachine, private readonly dedupOpts: DedupOptions = {}) {
+    this.dedup = new DedupTable(dedupOpts.windowMs, dedupOpts.entriesMax);
+  }
 
   /** The clock for a new entry: the proposer's wall clock, never behind what the log has
    * already seen (a leader whose clock is behind its predecessor's waits for it). */
@@ -40,7 +48,7 @@ export class GroupMachine {
         results.push(this.sm.apply(x.d, ctx));
         continue;
       }
-      const key = DedupTable.key(x.c, x.r, x.f ?? commandFingerprint(x.d));
+      const key = DedupTable.key(x.c, x.r, commandFingerprint(x.d));
       const seen = this.dedup.lookup(key);
       if (seen !== undefined) {
         results.push(seen.result);
@@ -79,7 +87,8 @@ export class GroupMachine {
     assert(typeof img === 'object' && img !== null && typeof img.nowMs === 'number' &&
       Array.isArray(img.dedup), 'snapshot image: {sm, dedup, nowMs}');
     this.sm.restore(img.sm);
-    this.dedup = DedupTable.fromJSON(img.dedup);
+    this.dedup = DedupTable.fromJSON(img.dedup, this.dedupOpts.windowMs,
+      this.dedupOpts.entriesMax);
     this.lastNowMs = img.nowMs;
   }
 }

@@ -21,7 +21,6 @@ import type {
   ClusterConfig, Entry, HardState, Message, NodeId, Ready, Role, Snapshot,
 } from '../raft/types.js';
 import { RaftStorage } from '../storage/raft-storage.js';
-import { commandFingerprint } from './dedup.js';
 import { batchedCommandBytes, encodeEnvelope, type BatchedCommand } from './envelope.js';
 import { GroupMachine } from './group-machine.js';
 import type { StateMachine } from './state-machine.js';
@@ -218,8 +217,7 @@ export class RaftGroup {
         'too many proposals in flight on this leader; back off and retry', { group: this.group }));
     }
     const item: BatchedCommand = o.clientId !== undefined && o.requestId !== undefined
-      ? { d: command, c: o.clientId, r: o.requestId, f: commandFingerprint(command) }
-      : { d: command };
+      ? { d: command, c: o.clientId, r: o.requestId } : { d: command };
     this.pendingCommands++;
     const waiter = new Waiter<unknown>(o.timeoutMs, () => new IndeterminateError(
       `no commit within ${o.timeoutMs} ms; the command may still apply, retry with the same ` +

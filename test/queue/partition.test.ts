@@ -387,7 +387,7 @@ describe('queue partition: commands, snapshots, state machine', () => {
     const m = new QueuePartitionMachine({ receiptSalt: 1 });
     const seen: string[] = [];
     m.onEvents((evs) => { for (const e of evs) seen.push(e.topic); });
-    const ctx = { index: 1, term: 1, nowMs: T0 };
+    const ctx = { index: 1, position: 0, term: 1, nowMs: T0 };
     expect(m.apply(QueuePartitionMachine.encode(QueueCmd.publish('t', [body('a')])), ctx))
       .toEqual({ type: 'published', ids: ['1'], dedupHits: 0 });
     expect(seen).toEqual(['t']);

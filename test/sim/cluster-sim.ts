@@ -18,7 +18,7 @@ import { quorumSize } from '../../src/raft/quorum.js';
 import { seededRand } from '../../src/raft/rand.js';
 import type { Rand } from '../../src/raft/rand.js';
 import type {
-  ClusterConfig, ConfChange, Entry, HardState, Message, NodeId, Ready, Snapshot,
+  ClusterConfig, ConfChange, Entry, HardState, Message, NodeId, Ready, Snapshot, SoftState,
 } from '../../src/raft/types.js';
 import { SafetyChecker, SimViolation } from './checker.js';
 import type { SimWorld } from './world.js';
@@ -50,6 +50,10 @@ interface SimNode {
   wasLeaderTerm: number;
   /** A Ready whose early messages left and whose write completes at step `doneAt`. */
   writing: { readonly rd: Ready; readonly doneAt: number } | null;
+  /** The term the shell knows it leads (0: not leading), and the leader-start entries of
+   * that term it could not propose yet (as RaftGroup: nothing else goes in before them). */
+  shellTerm: number;
+  pendingStart: Uint8Array[];
 }
 
 interface InFlight {
@@ -168,8 +172,13 @@ export interface SimMachine {
   start(node: NodeId, image: Uint8Array | null, index: number): void;
   /** A node installs a snapshot sent by its leader. */
   restore(node: NodeId, image: Uint8Array, index: number): void;
-  /** A node applies one committed entry (every type; only `normal` carries commands). */
-  apply(node: NodeId, entry: Entry): void;
+  /** A node applies one committed entry (every type; only `normal` carries commands) at sim
+   * step `step`. */
+  apply(node: NodeId, entry: Entry, step: number): void;
+  /** Optional: the entries a node proposes the moment its shell learns it leads `term` (the
+   * runtime's leader-start commands). With it, a node takes client proposals only in a term
+   * whose leader-start entries are in its log, as RaftGroup does. */
+  leaderStart?(node: NodeId, term: number, step: number): readonly Uint8Array[];
   /** The image of a node's state at its last applied index, for compaction. */
   snapshot(node: NodeId): Uint8Array;
   /** Called after every sim step. */
@@ -225,7 +234,7 @@ export class ClusterSim {
     const n: SimNode = { id, raft: null, disk: { hardState: null, snapshot: null, entries: [] },
       app: { index: 0, hash: 0 }, lastCommit: 0, lastSeenIndex: 0, checkedCommit: 0,
       incarnation: 0, crashedAt: 0,
-      wasLeaderTerm: 0, writing: null };
+      wasLeaderTerm: 0, writing: null, shellTerm: 0, pendingStart: [] };
     this.nodes.set(id, n);
     this.start(n);
     return n;
@@ -246,6 +255,8 @@ export class ClusterSim {
     n.lastSeenIndex = n.raft.status().lastIndex;
     n.checkedCommit = n.disk.snapshot?.meta.index ?? 0;
     n.wasLeaderTerm = 0;
+    n.shellTerm = 0;
+    n.pendingStart = [];
     this.log(`start ${n.id} #${n.incarnation} commit=${n.lastCommit}`);
   }
 
@@ -302,7 +313,7 @@ export class ClusterSim {
         throw new SimViolation(`${n.id} applies ${e.index} after ${n.app.index}`);
       }
       n.app = { index: e.index, hash: hashEntry(n.app.hash, e) };
-      this.machine?.apply(n.id, e);
+      this.machine?.apply(n.id, e, this.now);
       this.checker.applied(n.id, e.index, n.app.hash);
       this.checker.committed(n.id, e.index, e.term);
       this.stats.committed++;
@@ -336,6 +347,7 @@ export class ClusterSim {
       }
       if (!n.raft.hasReady()) break;
       const rd = n.raft.ready();
+      if (rd.softState !== null) this.onSoftState(n, rd.softState);
       for (const m of rd.earlyMessages) this.send(m);
       const f = this.world.faults;
       if (rd.earlyMessages.length > 0 && this.faultsOn &&
@@ -519,7 +531,41 @@ export class ClusterSim {
     for (const n of live) this.processReady(n);
   }
 
+  /** The shell learns its role from a Ready, as RaftGroup.onSoftState: a new leader queues
+   * the machine's leader-start entries and proposes them at once. */
+  private onSoftState(n: SimNode, s: SoftState): void {
+    const was = n.shellTerm;
+    n.shellTerm = s.role === 'leader' ? s.term : 0;
+    if (n.shellTerm === was) return;
+    n.pendingStart = n.shellTerm === 0 ? [] :
+      [...this.machine?.leaderStart?.(n.id, s.term, this.now) ?? []];
+    this.proposeStart(n);
+  }
+
+  /** Proposes what is left of the leader-start entries; true once all are in. */
+  private proposeStart(n: SimNode): boolean {
+    while (n.pendingStart[0] !== undefined) {
+      try {
+        n.raft?.propose(n.pendingStart[0]);
+      } catch (err) {
+        if (!(err instanceof DsyncError)) throw err;
+        return false;
+      }
+      n.pendingStart.shift();
+    }
+    return true;
+  }
+
+  /** With leader-start entries, a proposal goes in only where the shell knows it leads the
+   * core's current term and that term's leader-start entries are in. */
+  private shellAccepts(n: SimNode): boolean {
+    if (this.machine?.leaderStart === undefined) return true;
+    const st = n.raft?.status();
+    return st?.role === 'leader' && st.term === n.shellTerm && this.proposeStart(n);
+  }
+
   private tryPropose(n: SimNode): void {
+    if (!this.shellAccepts(n)) return;
     const seq = ++this.proposalSeq;
     const data = this.machine?.propose(n.id, this.now) ??
       new TextEncoder().encode(`p${this.world.seed}-${seq}`);

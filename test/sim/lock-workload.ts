@@ -1,17 +1,29 @@
-// The lock table as the replicated state machine of the Raft simulator (SimMachine): nodes
-// propose lock commands from a few owners on a few locks, stamped with the simulated clock,
-// every node applies the committed log to its own LockTable, and snapshots carry
-// `table.snapshot()`. After every apply it checks the table's own invariants, that every
-// node reached byte-identical state at each index, that fencing tokens of new grants
-// strictly increase in apply order, and that no lock has conflicting holders.
+// The lock service's replicated state machine in the Raft simulator (SimMachine): every node
+// runs the production GroupMachine around a LockStateMachine, so entries are the runtime's
+// batch envelopes (one to three commands, each with the client's idempotency key, sometimes
+// a client's retry of an earlier request), stamped with the proposing node's own clock, and a
+// node that takes office proposes the state machine's leader-start commands (the lease
+// extension) before anything else of its term. After every apply it checks the table's own
+// invariants, byte-identical state at each index on every node, strictly increasing fencing
+// tokens for new grants in apply order, and no lock with conflicting holders.
+//
+// Leases as clients see them: each node's clock is off the simulated real time by up to
+// `clockSkewMsMax`, and a client holds a grant from when it was answered (the first apply of
+// its entry) until `ttlMs` after it SENT the request that set the lease (the acquire, or the
+// last successful renew), as the SDK's withLock counts; a release ends it when sent. No two
+// clients may hold conflicting grants of one lock at once by those bounds: a new leader whose
+// clock runs ahead would otherwise expire a lease that its holder still counts on.
 
 import { seededRand } from '../../src/raft/rand.js';
 import type { Rand } from '../../src/raft/rand.js';
 import type { Entry, NodeId } from '../../src/raft/types.js';
-import {
-  decodeLockCommand, encodeLockCommand, type LockCommand, type LockEvent,
-} from '../../src/lock/commands.js';
-import { LockTable, type LockLimits } from '../../src/lock/lock-table.js';
+import type { LockCommand, LockEvent, LockMode, LockResult } from '../../src/lock/commands.js';
+import { conflicts, LockTable, type LockLimits } from '../../src/lock/lock-table.js';
+import { LockStateMachine } from '../../src/lock/lock-state-machine.js';
+import { decode, decodeEnvelope, encodeEnvelope } from '../../src/runtime/envelope.js';
+import type { BatchedCommand } from '../../src/runtime/envelope.js';
+import { GroupMachine } from '../../src/runtime/group-machine.js';
+import type { ApplyContext } from '../../src/runtime/state-machine.js';
 import { SimViolation } from './checker.js';
 import type { SimMachine } from './cluster-sim.js';
 
@@ -24,11 +36,16 @@ export const LOCK_SIM_LIMITS: LockLimits = {
   waitersPerLockMax: 2, holdersPerLockMax: 3, locksPerOwnerMax: 2, locksMax: 3,
   expiredMemoryMax: 3,
 };
+/** Requests a client may retry: the most recent one (sent again in a later entry). */
+const RETRY_WINDOW = 1;
+/** Requests the groups remember: as few as the retries need. Snapshot images travel in chunks
+ * of a few bytes here, and the leader restarts a transfer whenever it compacts meanwhile, so
+ * every byte of image costs seeds their liveness budget (the production default is 100,000). */
+const DEDUP = { windowMs: 60_000, entriesMax: RETRY_WINDOW } as const;
 
-/** Entry data: [kind][nowMs as float64 BE][payload]. Kind COMMAND's payload is an encoded
- * LockCommand; kind MARKER's payload is opaque and applies as a no-op. */
-const KIND_COMMAND = 1;
-const KIND_MARKER = 2;
+/** The simulator's plain entry format, [kind][nowMs as float64 BE][payload], for workloads
+ * whose state machine has no envelope of its own (the queue workload's). The lock workload
+ * proposes the runtime's batch envelopes instead. */
 const HEADER_BYTES = 9;
 
 export function encodeSimEntry(kind: number, nowMs: number, payload: Uint8Array): Uint8Array {
@@ -41,9 +58,19 @@ export function encodeSimEntry(kind: number, nowMs: number, payload: Uint8Array)
 
 export function decodeSimEntry(data: Uint8Array):
   { kind: number; nowMs: number; payload: Uint8Array } {
-  if (data.length < HEADER_BYTES) throw new SimViolation(`lock sim entry of ${data.length} B`);
+  if (data.length < HEADER_BYTES) throw new SimViolation(`sim entry of ${data.length} B`);
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   return { kind: dv.getUint8(0), nowMs: dv.getFloat64(1), payload: data.subarray(HEADER_BYTES) };
+}
+
+export interface LockWorkloadOptions {
+  /** Each node's clock is ahead of the simulated real time by 0..this many ms, fixed per
+   * node, so two nodes disagree by up to this much. The lease extension is set to the same
+   * bound: docs/locks.md's rule that skew must stay within it. Default 0. */
+  readonly clockSkewMsMax?: number;
+  /** Whether a new leader proposes the leader-start commands (default true). Off, the
+   * simulator plays a runtime that forgets them, and the lease check must catch it. */
+  readonly leaderStart?: boolean;
 }
 
 /** FNV-1a over the bytes, with the length: a compact fingerprint of a snapshot image. */
@@ -53,11 +80,15 @@ export function imageDigest(bytes: Uint8Array): string {
   return `${bytes.length}:${h.toString(16)}`;
 }
 
-interface Replica {
-  table: LockTable;
-  index: number;
-  /** Highest fencing token granted in this replica's apply order (restored: lastToken). */
-  maxToken: number;
+/** What one command did when it applied on a replica (a replayed result has none). */
+interface Applied {
+  readonly cmd: LockCommand;
+  readonly ctx: ApplyContext;
+  readonly result: LockResult;
+  readonly events: readonly LockEvent[];
+  /** For an acquire or a renew: the owner's token before, if it held the lock and kept
+   * holding it through the expiry pass. */
+  readonly heldToken: number | null;
 }
 
 /** The lock table implementation the replicas run: LockTable, or a variant with a planted
@@ -67,6 +98,55 @@ export interface LockTableClass {
   restore(image: Uint8Array, limits: LockLimits): LockTable;
 }
 
+/** The production state machine around the given table class, recording each command's
+ * outcome for the checks. */
+class RecordingLockMachine extends LockStateMachine {
+  readonly records = new Map<number, Applied>();
+  private events: LockEvent[] = [];
+
+  constructor(private readonly lockLimits: LockLimits, leaseExtensionMs: number,
+    private readonly tables: LockTableClass) {
+    super(lockLimits, { leaseExtensionMs });
+    this.table = new tables(lockLimits);
+    this.onEvents((evs) => { this.events.push(...evs); });
+  }
+
+  override restore(data: Uint8Array): void {
+    super.restore(data);
+    if (this.tables === LockTable) return;
+    this.table = this.tables.restore(this.table.snapshot(), this.lockLimits);
+  }
+
+  override apply(command: Uint8Array, ctx: ApplyContext): LockResult {
+    const cmd = decode<LockCommand>(command);
+    const held = cmd.type === 'acquire' || cmd.type === 'renew' ? this.table.get(cmd.name)
+      .holders.find((h) => h.owner === cmd.owner && h.expiresAt > ctx.nowMs) : undefined;
+    this.events = [];
+    const result = super.apply(command, ctx);
+    this.records.set(ctx.position, { cmd, ctx, result, events: this.events,
+      heldToken: held?.token ?? null });
+    return result;
+  }
+}
+
+interface Replica {
+  readonly sm: RecordingLockMachine;
+  readonly gm: GroupMachine;
+  index: number;
+  /** Highest fencing token granted in this replica's apply order (restored: lastToken). */
+  maxToken: number;
+}
+
+/** A client's view of one grant. */
+interface ClientHold {
+  readonly token: number;
+  readonly mode: LockMode;
+  /** Real ms until which the client counts on the lease. */
+  boundMs: number;
+  /** Released: nothing extends it any more. */
+  ended: boolean;
+}
+
 export interface LockWorkloadStats {
   applied: number;
   grants: number;
@@ -74,94 +154,156 @@ export interface LockWorkloadStats {
   expiries: number;
 }
 
+/** What the clients of a run did. */
+export interface LockClientStats {
+  /** Grants answered to clients, checked against every other client's lease bound. */
+  grants: number;
+  /** Entries with more than one command; retries of an earlier request. */
+  batches: number;
+  retries: number;
+}
+
 export class LockWorkload implements SimMachine {
   private readonly rand: Rand;
   private readonly replicas = new Map<NodeId, Replica>();
   /** State digest after each applied index, the first node's that reached it. */
   private readonly digestAt = new Map<number, string>();
+  private readonly skewMsMax: number;
+  private readonly leaderStartOn: boolean;
+  private readonly clockOffsetMs = new Map<NodeId, number>();
+  /** Sent requests: the command with its key, and when its client first sent it. */
+  private readonly recent: BatchedCommand[] = [];
+  private readonly firstSentMs = new Map<string, number>();
+  private requestSeq = 0;
+  /** The clients' view: by lock, by owner. Answered up to this index. */
+  private readonly holds = new Map<string, Map<string, ClientHold>>();
+  private readonly waitingSentMs = new Map<string, number>();
+  private answeredIndex = 0;
   readonly stats: LockWorkloadStats = { applied: 0, grants: 0, restores: 0, expiries: 0 };
+  readonly clientStats: LockClientStats = { grants: 0, batches: 0, retries: 0 };
 
   constructor(seed: number, private readonly limits: LockLimits = LOCK_SIM_LIMITS,
-    private readonly tables: LockTableClass = LockTable) {
+    private readonly tables: LockTableClass = LockTable, opts: LockWorkloadOptions = {}) {
     this.rand = seededRand(seed ^ 0x10c4);
+    this.skewMsMax = opts.clockSkewMsMax ?? 0;
+    this.leaderStartOn = opts.leaderStart ?? true;
   }
 
-  propose(_node: NodeId, step: number): Uint8Array {
-    const cmd = this.randomCommand();
-    return encodeSimEntry(KIND_COMMAND, step * LOCK_SIM_STEP_MS, encodeLockCommand(cmd));
+  propose(node: NodeId, step: number): Uint8Array {
+    const count = this.rand.next() < 0.15 ? 2 : 1;
+    const b: BatchedCommand[] = [];
+    for (let i = 0; i < count; i++) b.push(this.request(step));
+    if (count > 1) this.clientStats.batches++;
+    return encodeEnvelope({ t: this.clockOf(node, step), b });
   }
 
-  marker(seed: number): Uint8Array {
-    return encodeSimEntry(KIND_MARKER, 0, new TextEncoder().encode(`live-${seed}`));
+  leaderStart(node: NodeId, term: number, step: number): readonly Uint8Array[] {
+    if (!this.leaderStartOn) return [];
+    const data = this.replica(node).gm.leaderStartEntry(term, this.clockOf(node, step));
+    return data === null ? [] : [data];
+  }
+
+  marker(_seed: number): Uint8Array {
+    // No commands, no clock: applies as nothing. Unique: no other entry is empty.
+    return encodeEnvelope({ t: 0, b: [] });
   }
 
   start(node: NodeId, image: Uint8Array | null, index: number): void {
     if (image === null) {
-      this.replicas.set(node, { table: new this.tables(this.limits), index, maxToken: 0 });
+      const sm = new RecordingLockMachine(this.limits, this.skewMsMax, this.tables);
+      this.replicas.set(node, { sm, gm: new GroupMachine(sm, DEDUP), index, maxToken: 0 });
       return;
     }
     this.restore(node, image, index);
   }
 
   restore(node: NodeId, image: Uint8Array, index: number): void {
-    const table = this.tables.restore(image, this.limits);
-    this.replicas.set(node, { table, index, maxToken: table.stats().lastToken });
+    const sm = new RecordingLockMachine(this.limits, this.skewMsMax, this.tables);
+    const gm = new GroupMachine(sm, DEDUP);
+    gm.restore(image);
+    this.replicas.set(node, { sm, gm, index, maxToken: sm.table.stats().lastToken });
     this.stats.restores++;
-    // A restored table must re-encode to the image it came from, and match every other
+    // A restored group must re-encode to the image it came from, and match every other
     // node's state at that index.
-    const digest = imageDigest(table.snapshot());
+    const digest = imageDigest(gm.image());
     if (digest !== imageDigest(image)) {
-      throw new SimViolation(`${node}: table restored at ${index} re-encodes differently`);
+      throw new SimViolation(`${node}: group restored at ${index} re-encodes differently`);
     }
     this.sameState(node, index, digest);
   }
 
-  apply(node: NodeId, entry: Entry): void {
+  apply(node: NodeId, entry: Entry, step: number): void {
     const r = this.replica(node);
     if (entry.index !== r.index + 1) {
       throw new SimViolation(`lock ${node} applies ${entry.index} after ${r.index}`);
     }
     r.index = entry.index;
-    if (entry.type === 'normal') this.applyNormal(node, r, entry);
-    r.table.checkInvariants();
-    checkNoConflicts(node, r.table, entry.index);
-    this.sameState(node, entry.index, imageDigest(r.table.snapshot()));
+    r.sm.records.clear();
+    const results = r.gm.apply(entry) as LockResult[];
+    for (const rec of r.sm.records.values()) this.checkTokens(node, r, rec, entry.index);
+    r.sm.table.checkInvariants();
+    checkNoConflicts(node, r.sm.table, entry.index);
+    if (entry.index > this.answeredIndex) {
+      this.answeredIndex = entry.index;
+      this.answer(entry, results, r.sm.records, step * LOCK_SIM_STEP_MS);
+    }
+    this.sameState(node, entry.index, imageDigest(r.gm.image()));
     this.stats.applied++;
   }
 
   snapshot(node: NodeId): Uint8Array {
-    return this.replica(node).table.snapshot();
+    return this.replica(node).gm.image();
   }
 
   check(): void {
-    for (const r of this.replicas.values()) r.table.checkInvariants();
+    for (const r of this.replicas.values()) r.sm.table.checkInvariants();
   }
 
-  private applyNormal(node: NodeId, r: Replica, entry: Entry): void {
-    const { kind, nowMs, payload } = decodeSimEntry(entry.data);
-    if (kind === KIND_MARKER) return;
-    if (kind !== KIND_COMMAND) throw new SimViolation(`lock sim entry kind ${kind}`);
-    const cmd = decodeLockCommand(payload);
-    // Holders whose lease outlives nowMs: the apply's expiry pass leaves exactly these.
-    const before = cmd.type === 'acquire' ?
-      r.table.get(cmd.name).holders.filter((h) => h.expiresAt > nowMs) : [];
-    const { result, events } = r.table.apply(cmd, { index: entry.index, nowMs });
+  // ---- requests ------------------------------------------------------------------------
+
+  private clockOf(node: NodeId, step: number): number {
+    let offset = this.clockOffsetMs.get(node);
+    if (offset === undefined) {
+      offset = this.rand.int(0, this.skewMsMax + 1);
+      this.clockOffsetMs.set(node, offset);
+    }
+    return step * LOCK_SIM_STEP_MS + offset;
+  }
+
+  /** A new request of a random client, or (sometimes) a client's retry of a recent one. */
+  private request(step: number): BatchedCommand {
+    const old = this.recent[this.rand.int(0, this.recent.length)];
+    if (old !== undefined && this.rand.next() < 0.1) {
+      this.clientStats.retries++;
+      return old;
+    }
+    const cmd = this.randomCommand();
+    const d = LockStateMachine.encode(cmd);
+    // The leader's duties (tick, extendLeases) carry no idempotency key.
+    if (!('owner' in cmd)) return { d };
+    const x: BatchedCommand = { d, c: cmd.owner, r: `q${++this.requestSeq}` };
+    this.firstSentMs.set(x.r ?? '', step * LOCK_SIM_STEP_MS);
+    this.recent.push(x);
+    if (this.recent.length > RETRY_WINDOW) this.recent.shift();
+    return x;
+  }
+
+  // ---- checks --------------------------------------------------------------------------
+
+  private checkTokens(node: NodeId, r: Replica, rec: Applied, index: number): void {
     // Apply order within one command: the expiries and grants it causes, then its result.
-    for (const ev of events) this.onEvent(node, r, ev, entry.index);
-    if (result.type !== 'granted') return;
+    for (const ev of rec.events) {
+      if (ev.type === 'granted') this.newToken(node, r, ev.token, index);
+      if (ev.type === 'expired') this.stats.expiries++;
+    }
+    const res = rec.result;
+    if (res.type !== 'granted') return;
     // An idempotent retry (same owner, a mode it holds) keeps its grant and token; any
     // other grant, upgrades and grants after an expiry included, takes a new fencing token.
     // The expiry pass may first grant the requester's own wait: then this is its retry too.
-    const grantedNow = events.some((ev) => ev.type === 'granted' &&
-      ev.name === result.name && ev.owner === result.owner && ev.token === result.token);
-    const kept = grantedNow ||
-      before.some((h) => h.owner === result.owner && h.token === result.token);
-    if (!kept) this.newToken(node, r, result.token, entry.index);
-  }
-
-  private onEvent(node: NodeId, r: Replica, ev: LockEvent, index: number): void {
-    if (ev.type === 'granted') this.newToken(node, r, ev.token, index);
-    if (ev.type === 'expired') this.stats.expiries++;
+    const grantedNow = rec.events.some((ev) => ev.type === 'granted' &&
+      ev.name === res.name && ev.owner === res.owner && ev.token === res.token);
+    if (!grantedNow && rec.heldToken !== res.token) this.newToken(node, r, res.token, index);
   }
 
   private newToken(node: NodeId, r: Replica, token: number, index: number): void {
@@ -178,9 +320,102 @@ export class LockWorkload implements SimMachine {
     if (known === undefined) {
       this.digestAt.set(index, digest);
     } else if (known !== digest) {
-      throw new SimViolation(`lock state machine safety: ${node} table at ${index} is ` +
+      throw new SimViolation(`lock state machine safety: ${node} group at ${index} is ` +
         `${digest}, another node's was ${known}`);
     }
+  }
+
+  // ---- the clients' view of their leases -----------------------------------------------
+
+  /** The answers of an entry's commands reach their clients at `nowMs` (real time). */
+  private answer(entry: Entry, results: readonly LockResult[],
+    records: ReadonlyMap<number, Applied>, nowMs: number): void {
+    if (entry.type !== 'normal') return;
+    const items = decodeEnvelope(entry.data).b;
+    for (const [position, x] of items.entries()) {
+      const rec = records.get(position);
+      const result = results[position];
+      if (result === undefined) throw new SimViolation(`no result at ${entry.index}.${position}`);
+      // A replayed answer (de-duplication) says nothing new: its first answer counted.
+      if (rec === undefined) continue;
+      const sentMs = this.firstSentMs.get(x.r ?? '');
+      // A command's expiry pass comes first (its events lead), then the command itself:
+      // a release lets go before the waiters it frees are granted (the events that follow).
+      let answered = sentMs === undefined;
+      const answerNow = (): void => {
+        if (!answered && sentMs !== undefined) this.onClientAnswer(rec, result, sentMs, nowMs);
+        answered = true;
+      };
+      const cmd = rec.cmd;
+      for (const ev of rec.events) {
+        if (cmd.type === 'release' && ev.type === 'granted' && ev.name === cmd.name &&
+          ev.owner !== cmd.owner) answerNow();
+        this.onClientEvent(ev, rec.ctx.nowMs, nowMs);
+      }
+      answerNow();
+    }
+  }
+
+  private onClientEvent(ev: LockEvent, logNowMs: number, nowMs: number): void {
+    const key = `${ev.name}\u0000${ev.owner}`;
+    if (ev.type === 'granted') {
+      const sent = this.waitingSentMs.get(key);
+      this.waitingSentMs.delete(key);
+      // The waiter's lease is ttl from the grant; its client counts from its last send.
+      if (sent !== undefined) {
+        this.clientGrant(ev.name, ev.owner, ev.mode, ev.token,
+          sent + (ev.expiresAt - logNowMs), nowMs);
+      }
+    } else if (ev.type !== 'expired') {
+      this.waitingSentMs.delete(key);
+    }
+  }
+
+  /** A lease runs `ttl` from when the request that set it was sent: an acquire of a held
+   * lock or a renew sets it anew (a shorter ttl shortens it). */
+  private onClientAnswer(rec: Applied, result: LockResult, sentMs: number, nowMs: number): void {
+    const cmd = rec.cmd;
+    if (cmd.type === 'acquire' && result.type === 'granted') {
+      this.clientGrant(cmd.name, cmd.owner, result.mode, result.token, sentMs + cmd.ttlMs, nowMs);
+    } else if (cmd.type === 'acquire' && result.type === 'waiting') {
+      this.waitingSentMs.set(`${cmd.name}\u0000${cmd.owner}`, sentMs);
+    } else if (cmd.type === 'release' && result.type === 'released') {
+      // The client stops relying on the lock when it sends the release.
+      const h = this.holds.get(cmd.name)?.get(cmd.owner);
+      if (h !== undefined) {
+        h.boundMs = Math.min(h.boundMs, sentMs);
+        h.ended = true;
+      }
+    } else if (cmd.type === 'renew' && result.type === 'renewed') {
+      const h = this.holds.get(cmd.name)?.get(cmd.owner);
+      if (h !== undefined && !h.ended && h.token === rec.heldToken) {
+        h.boundMs = sentMs + (result.expiresAt - rec.ctx.nowMs);
+      }
+    }
+  }
+
+  /** A client learns at `nowMs` that it holds `token` until `boundMs`: no other client may
+   * count on a conflicting grant of that lock past now. */
+  private clientGrant(name: string, owner: string, mode: LockMode, token: number,
+    boundMs: number, nowMs: number): void {
+    let byOwner = this.holds.get(name);
+    if (byOwner === undefined) this.holds.set(name, (byOwner = new Map()));
+    const mine = byOwner.get(owner);
+    if (mine !== undefined && token < mine.token) {
+      throw new SimViolation(`${owner} granted ${name} token ${token} after token ${mine.token}`);
+    }
+    if (mine !== undefined && token === mine.token) {
+      if (!mine.ended) mine.boundMs = boundMs;
+      return;
+    }
+    for (const [other, h] of byOwner) {
+      if (other === owner || h.boundMs <= nowMs || !conflicts(h.mode, mode)) continue;
+      throw new SimViolation(`lease safety: ${owner} granted ${name} (${mode}, token ${token}) ` +
+        `at ${nowMs} ms while ${other} still counts on token ${h.token} (${h.mode}) until ` +
+        `${h.boundMs} ms`);
+    }
+    byOwner.set(owner, { token, mode, boundMs, ended: false });
+    this.clientStats.grants++;
   }
 
   private replica(node: NodeId): Replica {

@@ -30,6 +30,8 @@ export interface RaftMetrics {
   /** One fsync of the WAL (a group commit of one or more batches). */
   readonly fsyncDuration: Histogram;
   readonly snapshots: Counter<'group'>;
+  /** Commands per proposed entry: how much one Raft entry (and its fsync) carries. */
+  readonly entryCommands: Histogram<'group'>;
 }
 
 export interface HttpMetrics {
@@ -111,6 +113,10 @@ function createRaftMetrics(registry: Registry): RaftMetrics {
     snapshots: new Counter({
       name: 'dsync_raft_snapshots_total', help: 'Snapshots taken or installed',
       labelNames: ['group'], registers,
+    }),
+    entryCommands: new Histogram({
+      name: 'dsync_raft_entry_commands', help: 'Commands batched into one proposed entry',
+      labelNames: ['group'], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers,
     }),
   };
 }

@@ -413,7 +413,10 @@ export class RaftGroup {
       // The core's round queue is full: answer every read of the round, leave nothing behind.
       this.reads.delete(ctx);
       if (!(err instanceof DsyncError)) throw err;
-      for (const w of live) w.reject(err);
+      const refused = new DsyncError(err.code, `${err.message} (ReadIndex rounds waiting on ` +
+        'this leader)', { retryable: err.retryable, cause: err,
+        details: { limit: 'maxPendingReads', max: err.details.maxPendingReads } });
+      for (const w of live) w.reject(refused);
     }
   }
 

@@ -26,5 +26,8 @@ export function raftObserver(m: RaftMetrics): RaftGroupObserver {
     onSnapshot(group) {
       m.snapshots.inc({ group: String(group) });
     },
+    onBatch(group, commands) {
+      m.entryCommands.observe({ group: String(group) }, commands);
+    },
   };
 }

@@ -230,7 +230,8 @@ describe('RaftGroup: linearizable reads', () => {
     const b = await refused;
     for (const o of a) expect(o).toMatchObject({ status: 'rejected' });
     for (const o of b) {
-      expect(o).toMatchObject({ status: 'rejected', reason: { code: 'RESOURCE_EXHAUSTED' } });
+      expect(o).toMatchObject({ status: 'rejected', reason: { code: 'RESOURCE_EXHAUSTED',
+        details: { limit: 'maxPendingReads', max: 1 } } });
     }
   });
 });

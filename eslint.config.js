@@ -12,7 +12,7 @@ const PURE_FILES = [
   'src/lock/lock-table*.ts', 'src/lock/lock-state-machine.ts', 'src/lock/commands.ts',
   'src/cache/coherence*.ts', 'src/cache/lru.ts',
   'src/queue/partition*.ts',
-  'src/runtime/dedup.ts', 'src/runtime/envelope.ts',
+  'src/runtime/dedup.ts', 'src/runtime/envelope.ts', 'src/runtime/group-machine.ts',
   'src/discovery/bootstrap.ts', 'src/discovery/membership.ts',
   'src/assert.ts', 'src/errors.ts', 'src/min-heap.ts',
 ];

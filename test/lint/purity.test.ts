@@ -21,7 +21,7 @@ const PURE: readonly RegExp[] = [
   /^src\/lock\/lock-table.*\.ts$/, /^src\/lock\/(lock-state-machine|commands)\.ts$/,
   /^src\/cache\/coherence.*\.ts$/, /^src\/cache\/lru\.ts$/,
   /^src\/queue\/partition.*\.ts$/,
-  /^src\/runtime\/(dedup|envelope)\.ts$/,
+  /^src\/runtime\/(dedup|envelope|group-machine)\.ts$/,
   /^src\/discovery\/(bootstrap|membership)\.ts$/,
   /^src\/(assert|errors|min-heap)\.ts$/,
 ];
@@ -29,7 +29,8 @@ const PURE: readonly RegExp[] = [
 const MUST_BE_PURE = ['src/raft/raft.ts', 'src/raft/log.ts', 'src/ring/hash-ring.ts',
   'src/lock/lock-table.ts', 'src/lock/lock-state-machine.ts', 'src/lock/commands.ts',
   'src/cache/coherence.ts', 'src/cache/lru.ts', 'src/runtime/dedup.ts',
-  'src/queue/partition.ts', 'src/discovery/bootstrap.ts', 'src/discovery/membership.ts'];
+  'src/queue/partition.ts', 'src/discovery/bootstrap.ts', 'src/discovery/membership.ts',
+  'src/runtime/group-machine.ts'];
 /** Libraries a pure file may import: deterministic encoders and hashes. */
 const PURE_PACKAGES = new Set(['@node-rs/xxhash', 'msgpackr']);
 const PURITY_RULES = new Set(['no-restricted-globals', 'no-restricted-properties',

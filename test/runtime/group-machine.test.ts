@@ -4,9 +4,7 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
-import {
-  ANONYMOUS_CLIENT_ID, commandFingerprint, DedupTable, parseClientId,
-} from '../../src/runtime/dedup.js';
+import { commandFingerprint, DedupTable } from '../../src/runtime/dedup.js';
 import { decode, decodeEnvelope, encode, encodeEnvelope } from '../../src/runtime/envelope.js';
 import { GroupMachine } from '../../src/runtime/group-machine.js';
 import type { ApplyContext, StateMachine } from '../../src/runtime/state-machine.js';
@@ -65,17 +63,6 @@ describe('DedupTable and its key', () => {
     const copy = DedupTable.fromJSON(t.toJSON(), 1000, 3);
     expect(copy.toJSON()).toEqual(t.toJSON());
   });
-
-  it('parses x-dsync-client: absent is the anonymous client, junk is a 400 naming the header',
-    () => {
-      expect(parseClientId(undefined)).toBe(ANONYMOUS_CLIENT_ID);
-      expect(parseClientId('')).toBe(ANONYMOUS_CLIENT_ID);
-      expect(parseClientId('3f0c-uuid')).toBe('3f0c-uuid');
-      for (const bad of ['x'.repeat(129), 'a b', 'tab\there', 'é']) {
-        expect(() => parseClientId(bad)).toThrow(expect.objectContaining({
-          code: 'INVALID_ARGUMENT', details: { field: 'x-dsync-client' } }));
-      }
-    });
 });
 
 describe('GroupMachine: de-duplication', () => {

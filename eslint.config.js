@@ -72,6 +72,17 @@ export default tseslint.config(
     },
   },
   {
+    // The pages' own scripts run in the browser as they are (no build step, no types).
+    files: ['src/ui/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      globals: Object.fromEntries(['window', 'document', 'fetch', 'setTimeout', 'clearTimeout',
+        'AbortController', 'Node', 'SwaggerUIBundle'].map((g) => [g, 'readonly'])),
+    },
+  },
+  {
     files: PURE_FILES,
     rules: {
       'no-restricted-globals': ['error', ...impureGlobals],

@@ -10,6 +10,7 @@ const PROCESS_TESTS = [
   'test/queue/queue-*.test.ts',
   'test/docker/**/*.test.ts',
   'test/k6/k6-smoke.test.ts',
+  'test/ui/**/*.test.ts',
 ];
 
 export default defineConfig({

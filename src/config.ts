@@ -57,6 +57,12 @@ export const DEFAULT_PARTITIONS = 16;
 export const DEFAULT_REPLICATION_FACTOR = 3;
 /** Most peers a static list may name. */
 export const PEERS_MAX = 64;
+/** Most URLs systemUrls may list for one service. */
+export const SYSTEM_URLS_PER_SERVICE_MAX = PEERS_MAX;
+
+/** Where the nodes of each service answer HTTP (one URL per node, e.g. a pod's stable DNS
+ * name), so that any node can show the whole system on its cluster page. */
+export type SystemUrls = Readonly<Partial<Record<ServiceName, readonly string[]>>>;
 
 /** One member of the static peer list: `id=host:httpPort:peerPort`. */
 export interface PeerSpec {
@@ -104,6 +110,9 @@ export interface NodeConfig {
   /** Accept the built-in cluster token on a non-loopback address (anyone who can reach the
    * peer port could then join the cluster). Default false: such a start is refused. */
   readonly insecureAllowDefaultToken: boolean;
+  /** HTTP URLs of the nodes of every service (this one's included or not: its peers are
+   * added), read by GET /v1/overview and the cluster page. Default: none beyond the peers. */
+  readonly systemUrls: SystemUrls;
 }
 
 export type NodeConfigField = keyof NodeConfig;
@@ -156,6 +165,8 @@ export const NODE_CONFIG_FIELDS: readonly FieldDoc[] = [
   doc('join', 'join a running cluster as a new member (learner first)', true),
   doc('insecureAllowDefaultToken', 'accept the built-in cluster token on a non-loopback ' +
     'address (insecure: anyone who reaches the peer port can join)', true),
+  doc('systemUrls', 'HTTP URLs of the nodes of every service, for the cluster page: ' +
+    'lock=http://h:8000,http://h:8001;queue=...;cache=... (default: this service\'s peers)'),
 ];
 
 const FIELD_DOCS = new Map(NODE_CONFIG_FIELDS.map((d) => [d.field, d]));
@@ -213,6 +224,38 @@ const peerSchema = z.object(
   { error: 'must be id=host:httpPort:peerPort, e.g. lock-0=10.0.0.5:8080:7000' },
 );
 
+/** `lock=http://a:1,http://b:2;cache=http://c:3` → `{lock: [...], cache: [...]}`. A part
+ * without `service=` is kept as a key of its own so that the schema names it; a service given
+ * twice gets the URLs of both parts. */
+function parseSystemUrls(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const out: Record<string, unknown> = {};
+  for (const part of v.split(';').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const eq = part.indexOf('=');
+    const service = eq < 0 ? part : part.slice(0, eq).trim();
+    const urls = eq < 0 ? '' : part.slice(eq + 1);
+    const list = urls.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    const before = out[service];
+    out[service] = Array.isArray(before) ? [...(before as unknown[]), ...list] : list;
+  }
+  return out;
+}
+
+/** An http(s) origin: scheme, host (IPv6 in brackets), optional port; no path or query. A
+ * trailing slash is dropped. */
+const ORIGIN_RE = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(:(\d{1,5}))?$/;
+const originUrl = z.string().trim().transform((s) => s.replace(/\/$/, '')).pipe(
+  z.string().regex(ORIGIN_RE, 'must be an http(s) URL without a path, e.g. http://lock-0:8080')
+    .refine((s) => Number(ORIGIN_RE.exec(s)?.[3] ?? 80) <= 65535 &&
+      ORIGIN_RE.exec(s)?.[3] !== '0', 'port must be 1..65535'));
+const systemUrlList = z.array(originUrl).min(1, 'must list at least one URL')
+  .max(SYSTEM_URLS_PER_SERVICE_MAX);
+const systemUrlsSchema = z.preprocess(parseSystemUrls, z.strictObject({
+  lock: systemUrlList.optional(), queue: systemUrlList.optional(),
+  cache: systemUrlList.optional(),
+}, { error: 'must be service=url,url;service=url, e.g. ' +
+  'lock=http://lock-0:8080,http://lock-1:8080;cache=http://cache-0:8080' }));
+
 const schema = z.strictObject({
   service: z.enum(SERVICES),
   nodeId,
@@ -246,6 +289,7 @@ const schema = z.strictObject({
   ).default([]),
   join: z.preprocess(toBool, z.boolean()).default(false),
   insecureAllowDefaultToken: z.preprocess(toBool, z.boolean()).default(false),
+  systemUrls: systemUrlsSchema.default({}),
 });
 
 function fieldError(path: readonly PropertyKey[], message: string, got?: unknown): never {
@@ -276,14 +320,24 @@ export function parseNodeConfig(input: NodeConfigInput): NodeConfig {
   if (!res.success) {
     const issue = res.error.issues[0];
     if (issue === undefined) fieldError([], 'invalid configuration');
-    if (issue.code === 'unrecognized_keys') {
+    if (issue.code === 'unrecognized_keys' && issue.path.length === 0) {
       fieldError(issue.keys, `unknown config field; known: ${[...FIELD_DOCS.keys()].join(', ')}`);
+    }
+    if (issue.code === 'unrecognized_keys') {
+      fieldError([...issue.path, ...issue.keys],
+        `not a service; use ${SERVICES.join(', ')} (service=url,url;service=url)`);
     }
     const got = issue.path.length > 0 ? valueAt(input, issue.path) : undefined;
     fieldError(issue.path, issue.message, got);
   }
   const v = res.data;
-  const cfg: NodeConfig = { ...v, dataDir: v.dataDir ?? join(DEFAULT_DATA_ROOT, v.nodeId) };
+  const systemUrls: Partial<Record<ServiceName, readonly string[]>> = {};
+  for (const service of SERVICES) {
+    const urls = v.systemUrls[service];
+    if (urls !== undefined) systemUrls[service] = urls;
+  }
+  const cfg: NodeConfig = { ...v, dataDir: v.dataDir ?? join(DEFAULT_DATA_ROOT, v.nodeId),
+    systemUrls };
   checkRelations(cfg);
   return cfg;
 }
@@ -306,6 +360,18 @@ function checkRelations(cfg: NodeConfig): void {
     if (!known.has(v)) fieldError(['voters', i], 'must name a peer of --peers', v);
   });
   checkDefaultToken(cfg);
+  checkSystemUrls(cfg.systemUrls);
+}
+
+function checkSystemUrls(urls: SystemUrls): void {
+  for (const service of SERVICES) {
+    const seen = new Set<string>();
+    (urls[service] ?? []).forEach((u, i) => {
+      const norm = u.toLowerCase();
+      if (seen.has(norm)) fieldError(['systemUrls', service, i], 'duplicate URL', u);
+      seen.add(norm);
+    });
+  }
 }
 
 /** The built-in token is in every copy of dsync: on an address others can reach it lets
@@ -404,4 +470,17 @@ export function peerHttpUrl(peer: PeerSpec): string {
 /** Election timeout in ms, for logs and for clients that want to wait out a failover. */
 export function electionTimeoutMs(cfg: NodeConfig): number {
   return cfg.electionTicks * cfg.tickMs;
+}
+
+/** The HTTP URLs of every service's nodes as this node should show them: systemUrls, with the
+ * static peers of its own service added (each URL once, the configured ones first). */
+export function systemUrlsOf(cfg: NodeConfig): SystemUrls {
+  const out: Partial<Record<ServiceName, readonly string[]>> = { ...cfg.systemUrls };
+  const own = [...(cfg.systemUrls[cfg.service] ?? [])];
+  for (const p of cfg.peers) {
+    const url = peerHttpUrl(p);
+    if (!own.some((u) => u.toLowerCase() === url.toLowerCase())) own.push(url);
+  }
+  if (own.length > 0) out[cfg.service] = own;
+  return out;
 }

@@ -6,7 +6,7 @@
 // Incarnation and start-up grace: incarnation.ts.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { NodeConfig } from '../config.js';
+import { systemUrlsOf, type NodeConfig } from '../config.js';
 import { createApp } from '../http/app.js';
 import { closeServer, startServer, type RunningServer } from '../http/server.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -73,8 +73,9 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
   await transport.start();
   live.start();
   let draining = false;
-  const { app } = createApp({
+  const { app, close: closeApp } = createApp({
     service: 'cache', nodeId: cfg.nodeId, logger, metrics, bodyBytesMax: cfg.bodyBytesMax,
+    systemUrls: systemUrlsOf(cfg),
     health: () => healthOf(live, transport, cfg, incarnation),
     ready: () => {
       if (draining) return { ok: false, reason: 'shutting down' };
@@ -96,6 +97,7 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
     stop: async () => {
       draining = true;
       await closeServer(server.server);
+      await closeApp();
       const drained = await live.drain(CACHE_DRAIN_TIMEOUT_MS);
       logger.info({ drained, stats: live.stats() }, drained ? 'cache drained'
         : 'cache drain timed out: some copies or dirty lines were not handed back');

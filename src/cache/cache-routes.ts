@@ -44,7 +44,8 @@ export function registerCacheRoutes(router: AppRouter, d: CacheRouteDeps): void 
   router.get('/v1/cache', (ctx) => {
     const s = d.shell.stats();
     ctx.body = { entries: s.entries, bytes: s.bytes, capacityBytes: s.capacityBytes,
-      hits: s.hits, misses: s.misses, evictions: s.evictions, states: s.states };
+      hits: s.hits, misses: s.misses, evictions: s.evictions, states: s.states,
+      dirtyLines: s.dirtyLines, dirtyBytes: s.dirtyBytes };
   });
   router.post('/v1/cache/flush', async (ctx) => {
     ctx.body = { flushed: await d.shell.flush(d.flushTimeoutMs) };

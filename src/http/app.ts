@@ -8,13 +8,15 @@ import type { Context, Next } from 'koa';
 import { Router } from '@koa/router';
 import type { RouterContext } from '@koa/router';
 import { assert } from '../assert.js';
-import type { ServiceName } from '../config.js';
+import type { ServiceName, SystemUrls } from '../config.js';
 import { DsyncError, UnavailableError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { asObjectBody, parseJsonBytes, readBodyBytes } from './body.js';
 import { errorResponse } from './envelope.js';
+import { SystemOverview } from './overview.js';
+import { sharedPages } from './pages.js';
 import { decodePathSegment } from './validate.js';
 
 /** What every request carries in `ctx.state`. */
@@ -52,11 +54,18 @@ export interface CreateAppOptions {
   ready(): ReadyStatus;
   /** Adds the service's routes. */
   routes?(router: AppRouter): void;
+  /** HTTP URLs of the nodes of every service, for GET /v1/overview and the cluster page
+   * (see systemUrlsOf in config.ts). Default: this node alone. */
+  readonly systemUrls?: SystemUrls;
 }
 
 export interface App {
   readonly app: AppKoa;
   readonly router: AppRouter;
+  /** Gathers GET /v1/overview. */
+  readonly overview: SystemOverview;
+  /** Releases what the app holds beyond the server (connections to other nodes). */
+  readonly close: () => Promise<void>;
 }
 
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -72,6 +81,10 @@ export function createApp(opts: CreateAppOptions): App {
   app.use(rejectBadPathEncoding);
   app.use(readBody(opts.bodyBytesMax));
   addBuiltinRoutes(router, opts);
+  sharedPages().register(router);
+  const overview = new SystemOverview({ service: opts.service, nodeId: opts.nodeId,
+    urls: opts.systemUrls ?? {}, registry: opts.metrics.registry });
+  overview.register(router);
   opts.routes?.(router);
   app.use(router.routes());
   app.use(router.allowedMethods());
@@ -84,7 +97,7 @@ export function createApp(opts: CreateAppOptions): App {
     }
     opts.logger.error({ err }, 'unhandled error in koa');
   });
-  return { app, router };
+  return { app, router, overview, close: () => overview.close() };
 }
 
 /** The request body as a JSON object (no body = `{}`), else 400 INVALID_ARGUMENT. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { InvalidArgumentError, UnavailableError } from '../errors.js';
 import type { NodeConfig } from '../config.js';
-import { electionTimeoutMs, peerHttpUrl } from '../config.js';
+import { electionTimeoutMs, peerHttpUrl, systemUrlsOf } from '../config.js';
 import { createApp } from '../http/app.js';
 import { Forwarder, isForwarded, type LeaderOnly } from '../http/forward.js';
 import { closeServer, startServer, type RunningServer } from '../http/server.js';
@@ -97,8 +97,9 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
     await forwarder.forward(ctx, url, cfg.requestTimeoutMs + (opts.waitMs ?? 0));
   };
 
-  const { app } = createApp({
+  const { app, close: closeApp } = createApp({
     service: 'lock', nodeId: cfg.nodeId, logger, metrics, bodyBytesMax: cfg.bodyBytesMax,
+    systemUrls: systemUrlsOf(cfg),
     health: () => {
       const s = group.status();
       return { raft: { state: s.role, term: s.term, leader: s.leader, commitIndex: s.commit,
@@ -129,6 +130,7 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
       await handOverLeadership(group, logger, electionTimeoutMs(cfg) * 2);
       service.stop();
       await closeServer(server.server);
+      await closeApp();
       await forwarder.close();
       await host.close();
       await transport.close();

@@ -120,6 +120,9 @@ export interface ClusterOptions {
   /** How long each started node may take to answer /health (default 15 s; a loaded machine
    * can take longer just to load the node's code). */
   readonly startTimeoutMs?: number;
+  /** HTTP and peer port of each node, in pairs (2 × size), when the caller must know them
+   * before the nodes start (to tell other services about them); default: free ports. */
+  readonly ports?: readonly number[];
 }
 
 export class Cluster {
@@ -133,7 +136,8 @@ export class Cluster {
     const size = opts.size ?? 3;
     const dir = mkdtempSync(join(tmpdir(), `dsync-${opts.service}-`));
     const c = new Cluster(dir, opts);
-    const ports = await freePorts(size * 2);
+    const ports = opts.ports ?? await freePorts(size * 2);
+    if (ports.length !== size * 2) throw new Error(`ports: want ${size * 2}, got ${ports.length}`);
     const specs: NodeSpec[] = Array.from({ length: size }, (_, i) => ({
       id: `${opts.service}-${i}`, httpPort: ports[2 * i]!, peerPort: ports[2 * i + 1]!,
       dataDir: join(dir, `${opts.service}-${i}`),

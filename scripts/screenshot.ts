@@ -33,7 +33,7 @@ async function work(lockUrl: string, cacheUrls: readonly string[], round: number
     void acquire('migrations', 'deploy-42', { waitMs: 60_000 }).catch(() => undefined);
   }
   for (let i = 0; i < 10 + (round % 5) * 8; i++) {
-    const key = `user:${i % 12}`;
+    const key = `session:${i % 12}`;
     const pod = cacheUrls[i % cacheUrls.length]!;
     await call(pod, i % 5 === 0 ? 'PUT' : 'GET', `/v1/cache/${encodeURIComponent(key)}`,
       i % 5 === 0 ? { value: { name: `user ${i}`, visits: i } } : undefined);
@@ -48,6 +48,7 @@ try {
   for (const u of cacheUrls) await call(u, 'PUT', '/v1/cache/seed', { value: 1 });
   const pod = system.cache.nodes[0]!;
   const { page, problems } = await watchedPage(browser, pod.url);
+  await page.setViewportSize({ width: 1440, height: 800 });
   await page.goto(`${pod.url}/`);
   // Work goes on while the page samples, so that the sparklines have a shape.
   let busy = true;
@@ -57,12 +58,15 @@ try {
       await new Promise((r) => setTimeout(r, 150 + 250 * (1 + Math.sin(round / 2))));
     }
   })();
-  await page.waitForTimeout(12_000);
+  await page.waitForTimeout(25_000);
   const follower = system.lock.nodes.find((n) => n !== leader)!;
   await follower.crash();
-  await page.fill('#inspect-key', 'user:3');
+  // One key (the background work leaves it alone) written on one pod and read on another:
+  // shared by both.
+  await call(cacheUrls[0]!, 'PUT', '/v1/cache/user%3A42', { value: { name: 'Ada' } });
+  await call(cacheUrls[1]!, 'GET', '/v1/cache/user%3A42');
+  await page.fill('#inspect-key', 'user:42');
   await page.click('#inspect-form button');
-  await call(cacheUrls[1]!, 'GET', '/v1/cache/user%3A3');
   await waitFor('the page to show the stopped node', () =>
     page.locator(`#lock-nodes tr[data-node="${follower.id}"][data-up="false"]`).count());
   await waitFor('the key inspector', () => page.locator('#inspect [data-field=state]').count());

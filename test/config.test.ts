@@ -5,8 +5,9 @@ import { Command } from 'commander';
 import {
   DEFAULT_BODY_BYTES_MAX, DEFAULT_CAPACITY_BYTES, DEFAULT_CLUSTER_TOKEN, DEFAULT_HTTP_HOST,
   DEFAULT_HTTP_PORT, DEFAULT_PEER_HOST, DEFAULT_PEER_PORT, NODE_CONFIG_FIELDS,
-  addNodeConfigOptions, configFromEnv, isLoopbackHost, loadNodeConfig, nodeConfigInput,
-  parseNodeConfig, peerHttpUrl, usesDefaultClusterToken,
+  SYSTEM_URLS_PER_SERVICE_MAX, addNodeConfigOptions, configFromEnv, isLoopbackHost,
+  loadNodeConfig, nodeConfigInput, parseNodeConfig, peerHttpUrl, systemUrlsOf,
+  usesDefaultClusterToken,
 } from '../src/config.js';
 import type { NodeConfigInput } from '../src/config.js';
 import { InvalidArgumentError } from '../src/errors.js';
@@ -185,5 +186,57 @@ describe('env and flags', () => {
   it('a bad env value is reported with the env var name', () => {
     expect(() => loadNodeConfig({}, { DSYNC_SERVICE: 'lock', DSYNC_NODE_ID: 'l-0',
       DSYNC_TICK_MS: 'fast' })).toThrow(/DSYNC_TICK_MS/);
+  });
+});
+
+describe('systemUrls: the other services, for the cluster page', () => {
+  it('parses service=url,url;service=url from flags and env; default none', () => {
+    expect(parseNodeConfig(base).systemUrls).toEqual({});
+    const cfg = loadNodeConfig({}, { DSYNC_SERVICE: 'lock', DSYNC_NODE_ID: 'lock-0',
+      DSYNC_CLUSTER_TOKEN: 'env-test-token', DSYNC_SYSTEM_URLS:
+        ' lock=http://127.0.0.1:8000, http://127.0.0.1:8001/ ; cache=https://cache-0.c.svc:8080;' +
+        'queue=http://[::1]:8100;cache=http://cache-1.c.svc:8080' });
+    expect(cfg.systemUrls).toEqual({
+      lock: ['http://127.0.0.1:8000', 'http://127.0.0.1:8001'],
+      queue: ['http://[::1]:8100'],
+      cache: ['https://cache-0.c.svc:8080', 'http://cache-1.c.svc:8080'],
+    });
+    expect(parseNodeConfig({ ...base, systemUrls: { cache: ['http://c:1'] } }).systemUrls)
+      .toEqual({ cache: ['http://c:1'] });
+  });
+
+  it.each([
+    ['lok=http://a:1', 'systemUrls.lok', /not a service; use lock, queue, cache/],
+    ['http://a:1', 'systemUrls.http://a:1', /not a service/],
+    ['lock=', 'systemUrls.lock', /at least one URL/],
+    ['lock=ftp://a', 'systemUrls.lock.0', /http\(s\) URL without a path/],
+    ['lock=http://a/b', 'systemUrls.lock.0', /without a path/],
+    ['lock=http://a:1?x', 'systemUrls.lock.0', /without a path/],
+    ['lock=http://a:0', 'systemUrls.lock.0', /port must be 1\.\.65535/],
+    ['lock=http://a:65536', 'systemUrls.lock.0', /port must be 1\.\.65535/],
+    ['cache=http://a:1,http://A:1/', 'systemUrls.cache.1', /duplicate URL/],
+  ])('%j is refused, naming %s and the flag and env var', (value, field, why) => {
+    const err = fails({ ...base, systemUrls: value });
+    expect(err.details.field).toBe(field);
+    expect(err.message).toMatch(why);
+    expect(err.message).toContain('--system-urls');
+    expect(err.message).toContain('DSYNC_SYSTEM_URLS');
+  });
+
+  it('refuses more URLs for one service than SYSTEM_URLS_PER_SERVICE_MAX', () => {
+    const urls = Array.from({ length: SYSTEM_URLS_PER_SERVICE_MAX + 1 },
+      (_, i) => `http://h${i}:8080`).join(',');
+    expect(fails({ ...base, systemUrls: `cache=${urls}` }).details.field).toBe('systemUrls.cache');
+  });
+
+  it('systemUrlsOf adds this service\'s peers to what it was told, each URL once', () => {
+    const cfg = parseNodeConfig({ ...base,
+      peers: 'lock-0=127.0.0.1:8000:9000,lock-1=127.0.0.1:8001:9001',
+      systemUrls: 'lock=http://127.0.0.1:8001,http://lb:80;cache=http://c:8200' });
+    expect(systemUrlsOf(cfg)).toEqual({
+      lock: ['http://127.0.0.1:8001', 'http://lb:80', 'http://127.0.0.1:8000'],
+      cache: ['http://c:8200'],
+    });
+    expect(systemUrlsOf(parseNodeConfig(base))).toEqual({});
   });
 });

@@ -1,6 +1,8 @@
 // `dsync dev`: a complete local system on loopback. Starts every node as its own process
 // (`dsync serve`), writes DIR/cluster.json so tools can kill and restart any node, prints the
-// endpoints, and stops everything on Ctrl-C. It never restarts a node that dies.
+// endpoints and the cluster page's URL, and stops everything on Ctrl-C. It never restarts a
+// node that dies. Every node gets the URLs of all the others (DSYNC_SYSTEM_URLS), so the page
+// of any of them shows the whole system.
 // With the cache it also starts the backing store: a redis-server (no persistence, its own
 // directory under DIR, a free port) when one is on PATH, else the cache nodes use their
 // embedded store. Redis is listed in cluster.json as a node of service "redis", started
@@ -19,7 +21,7 @@ export interface DevOptions {
   readonly out?: NodeJS.WritableStream;
 }
 
-interface DevNode {
+export interface DevNode {
   readonly service: 'lock' | 'queue' | 'cache' | 'redis';
   readonly id: string;
   readonly httpPort: number;
@@ -44,6 +46,23 @@ async function portFree(port: number): Promise<boolean> {
     s.once('error', () => res(false));
     s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
   });
+}
+
+/** Every node is told the HTTP URLs of all nodes of every service, so that the cluster page
+ * of any of them shows the whole system. */
+function addSystemUrls(nodes: DevNode[]): void {
+  const byService = new Map<string, string[]>();
+  for (const n of nodes) byService.set(n.service, [...byService.get(n.service) ?? [], nodeUrl(n)]);
+  const value = [...byService].map(([s, urls]) => `${s}=${urls.join(',')}`).join(';');
+  for (const n of nodes) n.env.DSYNC_SYSTEM_URLS = value;
+}
+
+/** The nodes `dsync dev` starts (the backing store aside), with their environment. */
+export function planDevNodes(o: DevOptions, dir: string, cacheEnv: Record<string, string>):
+  DevNode[] {
+  const nodes = plan(o, dir, cacheEnv);
+  addSystemUrls(nodes);
+  return nodes;
 }
 
 function plan(o: DevOptions, dir: string, cacheEnv: Record<string, string>): DevNode[] {
@@ -88,7 +107,7 @@ export async function runDev(o: DevOptions): Promise<void> {
   const dir = resolve(o.dir);
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const redis = o.services.includes('cache') ? await planRedis(dir) : null;
-  const nodes = plan(o, dir, redis === null ? {} : { DSYNC_REDIS_URL: redisUrl(redis) });
+  const nodes = planDevNodes(o, dir, redis === null ? {} : { DSYNC_REDIS_URL: redisUrl(redis) });
   for (const n of nodes) {
     for (const port of [n.httpPort, n.peerPort]) {
       if (!(await portFree(port))) {
@@ -229,6 +248,11 @@ function printTable(out: NodeJS.WritableStream, nodes: DevNode[], healthy: boole
   nodes.forEach((n, i) => t.push([n.service, n.id, nodeUrl(n),
     String(n.proc?.pid ?? '-'), healthy[i] ? 'up' : 'NOT UP (see its log)']));
   out.write(`${t.toString()}\n`);
+  const first = nodes.find((n) => n.service !== 'redis');
+  if (first !== undefined) {
+    out.write(`Cluster page: ${nodeUrl(first)}/   API reference: ${nodeUrl(first)}/docs` +
+      '   (every node serves both)\n');
+  }
   out.write(`cluster.json: ${join(dir, 'cluster.json')}   logs: ${join(dir, 'logs')}\n`);
   out.write('Try: npx dsync status   ·   Ctrl-C stops everything\n');
 }

@@ -117,7 +117,7 @@ class FetchError extends Error {
 }
 
 export class SystemOverview {
-  private readonly agent = new Agent({ connections: 4, keepAliveTimeout: 10_000,
+  private readonly agent = new Agent({ connections: KEY_INSPECTIONS_MAX, keepAliveTimeout: 10_000,
     connect: { timeout: OVERVIEW_FETCH_TIMEOUT_MS } });
   private readonly fetchTimeoutMs: number;
   private readonly cacheMs: number;

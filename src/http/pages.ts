@@ -63,7 +63,7 @@ export const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'
 
 /** A Host header we are willing to echo into the OpenAPI `servers` list: a DNS name or IPv4
  * address, or an IPv6 address in brackets, with an optional port. */
-const HOST_RE = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::\d{1,5})?$/;
+const HOST_RE = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::(\d{1,5}))?$/;
 
 interface LoadedAsset {
   readonly type: string;
@@ -156,6 +156,8 @@ export class Pages {
     }
     ctx.vary('Accept-Encoding');
     ctx.type = a.type;
+    // Koa judges freshness only for a 2xx, and a response is 404 until it has a body.
+    ctx.status = 200;
     if (ctx.fresh) {
       ctx.status = 304;
       return;
@@ -204,6 +206,7 @@ function loadOpenApi(root: string): Record<string, unknown> {
 function serverOf(ctx: Context): { url: string; description: string } {
   const host = ctx.get('Host');
   const description = 'the node that served this document';
-  if (!HOST_RE.test(host)) return { url: '/', description };
+  const m = HOST_RE.exec(host);
+  if (m === null || Number(m[2] ?? 0) > 65535) return { url: '/', description };
   return { url: `${ctx.protocol}://${host}`, description };
 }

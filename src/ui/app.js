@@ -129,7 +129,8 @@
       role: 'img', 'aria-label': 'rate over the last minute' });
     if (values.length < 2) return box;
     const max = Math.max(...values, 1e-9);
-    const step = width / (SAMPLES_MAX - 1);
+    // Newest on the right; a short history is spread over at least a third of the line.
+    const step = width / (Math.max(values.length, SAMPLES_MAX / 3) - 1);
     const x0 = width - (values.length - 1) * step;
     const pts = values.map((v, i) =>
       `${(x0 + i * step).toFixed(1)},${(height - 2 - (v / max) * (height - 4)).toFixed(1)}`);

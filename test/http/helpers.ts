@@ -22,7 +22,8 @@ export interface TestNode extends App {
 
 export async function startTestApp(
   nodeId: string,
-  extra: Partial<Pick<CreateAppOptions, 'routes' | 'bodyBytesMax'>> = {},
+  extra: Partial<Pick<CreateAppOptions,
+    'routes' | 'bodyBytesMax' | 'service' | 'health' | 'systemUrls'>> = {},
 ): Promise<TestNode> {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -33,15 +34,17 @@ export async function startTestApp(
       cb();
     },
   });
-  const logger = createLogger({ level: 'debug', node: nodeId, service: 'lock', destination: sink });
+  const service = extra.service ?? 'lock';
+  const logger = createLogger({ level: 'debug', node: nodeId, service, destination: sink });
   const holder: { readyState: ReadyStatus } = { readyState: { ok: true } };
-  const metrics = createMetrics(nodeId, 'lock');
+  const metrics = createMetrics(nodeId, service);
   const built = createApp({
-    service: 'lock', nodeId, logger, metrics,
+    service, nodeId, logger, metrics,
     bodyBytesMax: extra.bodyBytesMax ?? DEFAULT_BODY_BYTES_MAX,
-    health: () => ({ raft: { state: 'follower', term: 3 } }),
+    health: extra.health ?? (() => ({ raft: { state: 'follower', term: 3 } })),
     ready: () => holder.readyState,
     ...(extra.routes === undefined ? {} : { routes: extra.routes }),
+    ...(extra.systemUrls === undefined ? {} : { systemUrls: extra.systemUrls }),
   });
   const server = await startServer(built.app, { host: '127.0.0.1', port: 0 });
   const node: TestNode = {
@@ -50,4 +53,10 @@ export async function startTestApp(
     set readyState(r: ReadyStatus) { holder.readyState = r; },
   };
   return node;
+}
+
+/** Closes the server (in-flight requests get a second) and what the app holds. */
+export async function stopTestApp(n: TestNode): Promise<void> {
+  await n.server.close(1000);
+  await n.close();
 }

@@ -395,6 +395,10 @@
         view.inspectError || 'asking the cache pods…'));
       return;
     }
+    if (view.inspection.lines.length === 0) {
+      showNone('inspect', 'cache', 'cache pods');
+      return;
+    }
     const rows = view.inspection.lines.map((l) => el('tr', { 'data-node': l.node || l.url,
       class: l.up ? null : 'is-down' },
     el('td', { class: 'mono' }, l.node || l.url),

@@ -21,6 +21,7 @@ interface StateBody { key: string; state: string; home: string; absent?: boolean
 interface StatsBody {
   entries: number; bytes: number; capacityBytes: number; hits: number; misses: number;
   evictions: number; states: { M: number; E: number; S: number };
+  dirtyLines: number; dirtyBytes: number;
 }
 interface ErrorBody { error: { code: string; message: string; [k: string]: unknown } }
 
@@ -187,13 +188,16 @@ describe('cache API with Redis behind', () => {
     expect(cluster.nodes.map((n) => n.id)).toContain([...homes][0]);
   });
 
-  it('GET /v1/cache: entries, bytes, capacity, hits, misses, evictions, states', async () => {
+  it('GET /v1/cache: entries, bytes, capacity, hits, misses, evictions, states, dirty', async () => {
     ok(await put(n2, 'stats-key', 'v'));
     const before = ok(await get<StatsBody>(n2.url, '/v1/cache'));
     ok(await read(n2, 'stats-key'));
     const s = ok(await get<StatsBody>(n2.url, '/v1/cache'));
-    expect(Object.keys(s).sort()).toEqual(['bytes', 'capacityBytes', 'entries', 'evictions',
-      'hits', 'misses', 'states']);
+    expect(Object.keys(s).sort()).toEqual(['bytes', 'capacityBytes', 'dirtyBytes', 'dirtyLines',
+      'entries', 'evictions', 'hits', 'misses', 'states']);
+    // Write-back: the line may or may not have been flushed yet.
+    expect(Number.isSafeInteger(s.dirtyLines) && s.dirtyLines >= 0).toBe(true);
+    expect(Number.isSafeInteger(s.dirtyBytes) && s.dirtyBytes >= 0).toBe(true);
     expect(s.hits).toBe(before.hits + 1);
     expect(s.capacityBytes).toBe(64 * 1024 * 1024);
     expect(s.entries).toBeGreaterThan(0);

@@ -1,7 +1,8 @@
 // The container image, built from docker/Dockerfile and run for real: it runs as a non-root
 // user on a read-only root filesystem, and three containers (one volume each) form a lock
 // cluster that survives `docker kill` of its leader, takes the killed container back from its
-// volume, and hands leadership over on `docker stop` (SIGTERM) before the container exits.
+// volume, and hands leadership over on `docker stop` (SIGTERM) before the container exits;
+// every container serves the API reference and the cluster page.
 // Every container uses the host network with loopback addresses only, and a real cluster
 // token. Skipped, saying why, only where no Docker engine answers.
 import { execFile } from 'node:child_process';
@@ -168,6 +169,13 @@ describe.skipIf(unavailable !== null)('the dsync image', () => {
     for (const m of members) {
       const h = await health(m);
       expect(h).toMatchObject({ status: 'ok', service: 'lock', node: m.id });
+      // The pages come from files the image must carry beside dist/ (docs/, src/ui/).
+      for (const path of ['/', '/ui/app.js', '/docs', '/docs/swagger-ui-bundle.js',
+        '/openapi.json']) {
+        const r = await fetch(`http://127.0.0.1:${m.httpPort}${path}`);
+        expect(r.status, `${m.id} ${path}`).toBe(200);
+        await r.arrayBuffer();
+      }
     }
     expect(await acquire(members[1]!, 'before-kill')).toBeGreaterThan(0);
   });

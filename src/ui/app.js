@@ -302,10 +302,20 @@
       el('span', { class: `mesi mesi-${k}` }, k), num((states || {})[k])));
   }
 
+  /** A pod that answers but cannot serve everything says why in its /health. */
+  function withCacheWarnings(n) {
+    const h = n.health || {};
+    const why = h.storeUp === false ? 'the backing store is not reachable'
+      : h.startupGrace === true ? 'in start-up grace: waiting out copies of its earlier life'
+        : null;
+    return why === null || n.error ? n : { ...n, error: why };
+  }
+
   function renderCacheNodes(ov) {
     const nodes = ov.services.cache.nodes;
     if (nodes.length === 0) return showNone('cache-nodes', 'cache', 'cache pods');
-    const rows = nodes.map((n) => {
+    const rows = nodes.map((pod) => {
+      const n = withCacheWarnings(pod);
       const st = n.up ? n.stats : null;
       if (!st) {
         return nodeRow(n, ov, [el('td', { class: 'wrap muted', colspan: 7 },

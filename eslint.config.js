@@ -14,7 +14,7 @@ const PURE_FILES = [
   'src/queue/partition*.ts',
   'src/runtime/dedup.ts', 'src/runtime/envelope.ts', 'src/runtime/group-machine.ts',
   'src/discovery/bootstrap.ts', 'src/discovery/membership.ts',
-  'src/assert.ts', 'src/errors.ts', 'src/min-heap.ts',
+  'src/assert.ts', 'src/errors.ts', 'src/error-codes.ts', 'src/min-heap.ts',
 ];
 
 const PURE = 'is pure (deterministic): time, randomness, IO and timers come from outside';

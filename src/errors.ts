@@ -1,21 +1,11 @@
 // Operational errors: one base class with a stable `code` and a `retryable` flag. Bugs are
 // assertion failures (assert.ts) and are never caught. The HTTP layer maps codes to the
-// envelope of API.md.
+// envelope of API.md. The codes, their statuses and whether they are retryable are the table
+// of error-codes.ts, shared with the SDK.
 
-export type ErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'METHOD_NOT_ALLOWED'
-  | 'LOCK_TIMEOUT'
-  | 'DEADLOCK'
-  | 'NOT_HELD'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'RESOURCE_EXHAUSTED'
-  | 'UNAVAILABLE'
-  | 'NOT_LEADER'
-  | 'INDETERMINATE'
-  | 'TIMEOUT'
-  | 'INTERNAL';
+import { ERROR_CODES, type ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
 
 export class DsyncError extends Error {
   readonly code: ErrorCode;
@@ -31,7 +21,7 @@ export class DsyncError extends Error {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'DsyncError';
     this.code = code;
-    this.retryable = opts.retryable ?? false;
+    this.retryable = opts.retryable ?? ERROR_CODES[code].retryable;
     this.details = opts.details ?? {};
   }
 }

@@ -1,13 +1,19 @@
-// The `dsync` command line.
+// The `dsync` command line. Client commands go through the SDK; `-o`, `--endpoints` and
+// `--timeout` are accepted by every one of them, before or after the subcommand.
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { addCacheCommands, addLockCommands, checkedUrls } from './client-commands.js';
+import { addCacheCommands } from './cache-commands.js';
+import { addCompletionCommand } from './completion.js';
 import { runDev } from './dev.js';
+import { addElectCommand } from './elect.js';
+import { addLockCommands } from './lock-commands.js';
+import { addMemberCommands } from './member.js';
+import { addGlobalOptions, DEFAULT_DEV_DIR } from './options.js';
 import { addServeCommand } from './serve.js';
 import { EXIT_USAGE, reportErrors } from './report.js';
-import { DEFAULT_DEV_DIR, defaultUrls, statusTable } from './status.js';
+import { addStatusCommand } from './status.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
@@ -18,7 +24,9 @@ const program = new Command('dsync')
   .showHelpAfterError('(run `dsync --help` for the list of commands)')
   // Parse errors throw instead of exiting, so that they get the usage exit code (below).
   // Set before any subcommand is added: subcommands inherit it.
-  .exitOverride();
+  .exitOverride()
+  .configureHelp({ showGlobalOptions: true });
+addGlobalOptions(program);
 
 addServeCommand(program);
 
@@ -39,31 +47,12 @@ program.command('dev')
     await runDev({ dir: o.dir, services, binPath: join(root, 'bin', 'dsync.js') });
   });
 
-program.command('status')
-  .description('one row per node: service, id, Raft state, term, leader, lag')
-  .argument('[urls...]', 'node URLs (default: the nodes of `dsync dev`)')
-  .action(async (urls: string[]) => {
-    if (urls.length > 0) {
-      try {
-        checkedUrls(urls, 'dsync status');
-      } catch (err) {
-        process.exitCode = reportErrors([err]);
-        return;
-      }
-    }
-    const dflt = defaultUrls();
-    const { text, down } = urls.length > 0 ? await statusTable(urls)
-      : await statusTable(dflt.urls, dflt.guessed);
-    process.stdout.write(`${text}\n`);
-    if (down > 0) {
-      process.stdout.write(`${down} node(s) unreachable: is \`dsync dev\` running? ` +
-        'Check their logs under .dsync/dev/logs.\n');
-      process.exitCode = 1;
-    }
-  });
-
+addStatusCommand(program);
+addMemberCommands(program);
 addLockCommands(program);
+addElectCommand(program);
 addCacheCommands(program);
+addCompletionCommand(program);
 
 try {
   await program.parseAsync(process.argv);

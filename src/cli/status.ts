@@ -1,70 +1,138 @@
-// `dsync status`: one row per node — service, id, Raft state, term, leader, lag.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import Table from 'cli-table3';
-import { DsyncApiError, nodeHealth, type NodeHealth } from '../client/index.js';
+// `dsync status`: one row per node of every service — service, id, Raft state, term, leader,
+// lag — from each node's /health. Given one node of a service it finds the others through
+// GET /v1/cluster. A queue node, with one Raft group per partition, reports `partitions`:
+// its row says how many it hosts and leads, and -o json/yaml keep them all.
+import type { Command } from 'commander';
+import { DsyncError, nodeHealth, type NodeHealth } from '../client/index.js';
+import { nodeCaller } from '../client/health.js';
+import { checkedUrls, devNodes, globalOptions } from './options.js';
+import { print, table } from './output.js';
+import { reportErrors } from './report.js';
 
-export const DEFAULT_DEV_DIR = '.dsync/dev';
-
-/** The nodes of `dsync dev` (its cluster.json), else every default dev port; `guessed` says
- * that the list is a guess, so unreachable ports are not worth a row each. */
-export function defaultUrls(devDir = DEFAULT_DEV_DIR): { urls: string[]; guessed: boolean } {
-  const file = join(devDir, 'cluster.json');
-  if (existsSync(file)) {
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Array<{ url: string }> };
-    // Only HTTP nodes have /health (the dev Redis is listed with a redis:// url).
-    return { urls: doc.nodes.map((n) => n.url).filter((u) => u.startsWith('http')),
-      guessed: false };
-  }
-  const ports = [8000, 8001, 8002, 8100, 8101, 8102, 8200, 8201, 8202];
-  return { urls: ports.map((p) => `http://127.0.0.1:${p}`), guessed: true };
+export interface NodeStatus {
+  readonly url: string;
+  readonly service: string | null;
+  readonly node: string | null;
+  /** "up", or "down" with `error`. */
+  readonly status: 'up' | 'down';
+  readonly error?: string;
+  readonly raft?: NodeHealth['raft'];
+  readonly partitions?: NodeHealth['partitions'];
+  /** Commit index of the service's most advanced node minus this node's applied index. */
+  readonly lag?: number;
 }
 
+const HEALTH_TIMEOUT_MS = 2000;
+
 async function health(url: string): Promise<NodeHealth | Error> {
-  const base = url.replace(/\/$/, '');
+  const base = url.replace(/\/+$/, '');
   try {
-    return await nodeHealth(base, 2000);
+    return await nodeHealth(base, HEALTH_TIMEOUT_MS);
   } catch (err) {
     // The row already shows the URL: keep only why.
-    if (err instanceof DsyncApiError) {
-      return new Error(err.message.replace(`cannot reach ${base}/health: `, ''));
+    if (err instanceof DsyncError) {
+      return new Error(err.message.replace(`cannot reach ${base}: `, ''));
     }
     return err instanceof Error ? err : new Error(String(err));
   }
 }
 
-export async function statusTable(urls: string[], hideDown = false):
-  Promise<{ text: string; down: number }> {
-  const all = await Promise.all(urls.map(async (u) => [u, await health(u)] as const));
-  const anyUp = all.some(([, h]) => !(h instanceof Error));
-  const results = hideDown && anyUp ? all.filter(([, h]) => !(h instanceof Error)) : all;
-  const t = new Table({ head: ['service', 'node', 'url', 'state', 'term', 'leader', 'commit', 'lag'],
-    style: { head: [], border: [] } });
-  // Lag is measured against the highest commit index seen in the same service.
+/** The members' URLs of every service seen, from one answering node of each. */
+async function members(seen: ReadonlyArray<readonly [string, NodeHealth | Error]>):
+  Promise<string[]> {
+  const caller = nodeCaller('any');
+  const firstOf = new Map<string, string>();
+  for (const [u, h] of seen) {
+    if (!(h instanceof Error) && !firstOf.has(h.service)) firstOf.set(h.service, u);
+  }
+  const lists = await Promise.all([...firstOf.values()].map(async (u) => {
+    try {
+      const v = await caller.callOn<{ members?: Array<{ url?: unknown }> }>(u,
+        { method: 'GET', path: '/v1/cluster' }, { timeoutMs: HEALTH_TIMEOUT_MS });
+      return (v.members ?? []).map((m) => m.url).filter((x): x is string => typeof x === 'string');
+    } catch {
+      return [];
+    }
+  }));
+  return lists.flat();
+}
+
+export async function nodeStatuses(urls: readonly string[], discover: boolean):
+  Promise<NodeStatus[]> {
+  const norm = (u: string): string => u.replace(/\/+$/, '');
+  let all = await Promise.all([...new Set(urls.map(norm))].map(async (u) =>
+    [u, await health(u)] as const));
+  if (discover) {
+    const known = new Set(all.map(([u]) => u));
+    const extra = (await members(all)).map(norm).filter((u) => !known.has(u));
+    all = [...all, ...await Promise.all([...new Set(extra)].map(async (u) =>
+      [u, await health(u)] as const))];
+  }
   const maxCommit = new Map<string, number>();
-  for (const [, h] of results) {
+  for (const [, h] of all) {
     if (h instanceof Error || !h.raft) continue;
-    const s = h.service ?? '?';
-    maxCommit.set(s, Math.max(maxCommit.get(s) ?? 0, h.raft.commitIndex));
+    maxCommit.set(h.service, Math.max(maxCommit.get(h.service) ?? 0, h.raft.commitIndex));
   }
-  let down = 0;
-  for (const [u, h] of results) {
-    if (h instanceof Error) {
-      down++;
-      t.push(['?', '?', u, `DOWN (${h.message})`, '', '', '', '']);
-      continue;
-    }
-    if (h.raft) {
-      const lag = (maxCommit.get(h.service ?? '?') ?? 0) - h.raft.appliedIndex;
-      t.push([h.service ?? '?', h.node ?? '?', u, h.raft.state, String(h.raft.term),
-        h.raft.leader ?? '-', String(h.raft.commitIndex), String(lag)]);
-    } else if (h.partitions) {
-      const led = h.partitions.filter((p) => p.state === 'leader').length;
-      t.push([h.service ?? '?', h.node ?? '?', u, `${h.partitions.length} partitions, leads ${led}`,
-        '', '', '', '']);
-    } else {
-      t.push([h.service ?? '?', h.node ?? '?', u, 'up', '', '', '', '']);
-    }
+  const order = ['lock', 'queue', 'cache'];
+  return all.map(([url, h]): NodeStatus => h instanceof Error
+    ? { url, service: null, node: null, status: 'down', error: h.message }
+    : { url, service: h.service, node: h.node, status: 'up',
+      ...(h.raft ? { raft: h.raft, lag: (maxCommit.get(h.service) ?? 0) - h.raft.appliedIndex }
+        : {}),
+      ...(h.partitions ? { partitions: h.partitions } : {}) })
+    .sort((a, b) => rank(a.service) - rank(b.service) ||
+      (a.node ?? a.url).localeCompare(b.node ?? b.url));
+  function rank(s: string | null): number {
+    const i = s === null ? -1 : order.indexOf(s);
+    return i < 0 ? order.length : i;
   }
-  return { text: t.toString(), down };
+}
+
+function stateOf(s: NodeStatus): string {
+  if (s.status === 'down') return `DOWN (${s.error ?? '?'})`;
+  if (s.raft) return s.raft.state;
+  if (s.partitions) {
+    const led = s.partitions.filter((p) => p.state === 'leader').length;
+    return `${s.partitions.length} partitions, leads ${led}`;
+  }
+  return 'up';
+}
+
+export function statusText(rows: readonly NodeStatus[]): string {
+  return table(rows, [['service', (s) => s.service ?? '?'], ['node', (s) => s.node ?? '?'],
+    ['url', (s) => s.url], ['state', stateOf], ['term', (s) => s.raft?.term ?? ''],
+    ['leader', (s) => (s.raft ? s.raft.leader ?? '-' : '')],
+    ['commit', (s) => s.raft?.commitIndex ?? ''], ['lag', (s) => s.lag ?? '']]);
+}
+
+export function addStatusCommand(program: Command): void {
+  program.command('status')
+    .description('one row per node of every service: Raft state, term, leader, lag')
+    .argument('[urls...]', 'node URLs (default: --endpoints, else the nodes of `dsync dev`)')
+    .action(async (urls: string[], _o: unknown, c: Command) => {
+      const g = globalOptions(c);
+      let list: string[];
+      let guessed = false;
+      try {
+        const given = urls.length > 0 ? urls.join(',') : g.urls ?? g.endpoints;
+        if (given !== undefined) {
+          list = checkedUrls(given, urls.length > 0 ? 'dsync status' : '--endpoints');
+        } else {
+          ({ urls: list, guessed } = devNodes(null));
+        }
+      } catch (err) {
+        process.exitCode = reportErrors([err]);
+        return;
+      }
+      let rows = await nodeStatuses(list, true);
+      // Default ports nobody listens on are not worth a row each.
+      if (guessed && rows.some((r) => r.status === 'up')) rows = rows.filter((r) => r.status === 'up');
+      print(g.output, rows, statusText);
+      const down = rows.filter((r) => r.status === 'down').length;
+      if (down > 0) {
+        process.stderr.write(`${down} node(s) unreachable: is the cluster running? ` +
+          '`dsync dev` keeps its logs under .dsync/dev/logs.\n');
+        process.exitCode = 1;
+      }
+    });
 }

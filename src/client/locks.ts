@@ -1,26 +1,33 @@
-// Locks in the SDK: acquire/release/renew, and withLock that renews in the background,
-// aborts the callback's signal when the lease is lost, and releases in finally.
+// Locks in the SDK: acquire returns a Lease that renews itself in the background (lease.ts);
+// withLock runs a callback under one; the plain calls (renew, release, get, list) are there
+// for tools that manage grants by hand.
 import { randomUUID } from 'node:crypto';
-import { DsyncApiError } from './errors.js';
-import { enc, type HttpCaller } from './http.js';
+import { LockTimeoutError } from './errors.js';
+import { enc, type CallOptions, type HttpCaller } from './http.js';
+import { Lease, type Grant, type LeaseCalls, type LockMode } from './lease.js';
+import { Membership } from './membership.js';
 
-export type LockMode = 'exclusive' | 'shared';
+export type { Grant, LockMode } from './lease.js';
 
-export interface Grant {
-  readonly name: string;
-  readonly owner: string;
-  readonly mode: LockMode;
-  readonly token: number;
-  readonly expiresAt: number;
-}
+/** Default lease of an acquire (API.md). */
+export const DEFAULT_LOCK_TTL_MS = 30_000;
+/** The longest waitMs one acquire may ask for (the server's bound). */
+export const LOCK_WAIT_MS_MAX = 3_600_000;
 
-export interface AcquireOptions {
-  readonly owner: string;
+export interface AcquireOptions extends CallOptions {
+  /** Who holds it: 1–128 bytes. Default: the client's owner (DsyncClientOptions.owner). */
+  readonly owner?: string;
   readonly mode?: LockMode;
+  /** Lease, ms (default DEFAULT_LOCK_TTL_MS; 100..86400000). */
   readonly ttlMs?: number;
+  /** Wait up to this long for the lock, ms (default 0: fail at once with LockTimeoutError;
+   * at most LOCK_WAIT_MS_MAX). The call's timeout is added to it. */
   readonly waitMs?: number;
+  /** Makes retries of this acquire safe; default: a new one per call, reused by its retries. */
   readonly requestId?: string;
-  readonly signal?: AbortSignal;
+  /** Keep the lease alive in the background (default true). False: a one-shot grant whose
+   * lease simply runs out (the CLI's `lock acquire`). */
+  readonly renew?: boolean;
 }
 
 export interface LockView {
@@ -30,162 +37,112 @@ export interface LockView {
   readonly waiters: Array<{ owner: string; mode: LockMode }>;
 }
 
-export class Locks {
-  constructor(private readonly http: HttpCaller) {}
+/** What the client gives the lock module: its transport, default owner and lease registry. */
+export interface LockContext {
+  readonly http: HttpCaller;
+  readonly owner: string;
+  /** Registers a lease for DsyncClient.close(); returns the function that unregisters it. */
+  track(lease: { release(): Promise<void> }): () => void;
+}
 
-  /** Acquire; retries are safe: the same requestId is reused, and acquire is idempotent. */
-  acquire(name: string, o: AcquireOptions): Promise<Grant> {
-    const body = {
-      owner: o.owner, mode: o.mode ?? 'exclusive', ttlMs: o.ttlMs ?? 30_000, waitMs: o.waitMs ?? 0,
-      requestId: o.requestId ?? randomUUID(),
-    };
-    return this.http.call<Grant>('POST', `/v1/locks/${enc(name)}/acquire`, body,
-      { waitMs: body.waitMs, ...(o.signal ? { signal: o.signal } : {}) });
-  }
+export class Locks implements LeaseCalls {
+  /** The lock service's Raft membership (`dsync member …`). */
+  readonly members: Membership;
 
-  release(name: string, owner: string, token?: number): Promise<{ released: boolean }> {
-    return this.http.call('POST', `/v1/locks/${enc(name)}/release`,
-      token === undefined ? { owner } : { owner, token });
-  }
-
-  renew(name: string, owner: string, ttlMs?: number): Promise<{ expiresAt: number }> {
-    return this.http.call('POST', `/v1/locks/${enc(name)}/renew`,
-      ttlMs === undefined ? { owner } : { owner, ttlMs });
-  }
-
-  get(name: string): Promise<LockView> {
-    return this.http.call('GET', `/v1/locks/${enc(name)}`);
-  }
-
-  list(prefix = ''): Promise<{ locks: LockView[] }> {
-    return this.http.call('GET', `/v1/locks?prefix=${enc(prefix)}`);
+  constructor(private readonly ctx: LockContext) {
+    this.members = new Membership(ctx.http);
   }
 
   /**
-   * Run `fn` while holding the lock. The lease is renewed every ttl/3, counted from when each
-   * renewal was SENT, so slow answers do not push renewals back. The client keeps its own,
-   * conservative view of the lease on a monotonic clock: it ends `ttlMs` after the last
-   * successful renewal (or the acquire) was sent, since the server started that lease later.
-   * When that moment passes without a successful renewal, or a renewal finds the lock lost
-   * (NOT_HELD), `signal` is aborted at once so the callback can stop touching the guarded
-   * resource, even while a renewal is still retrying. The lock is released in finally, fenced
-   * by its token (a fenced release can never free a newer grant, so it is sent even after a
-   * loss, to free the lock early when the lease merely ran out on the client's clock).
+   * Acquires the lock and returns its Lease, renewed in the background until released (or
+   * lost: `lease.on('lost', …)`, `lease.signal`). Retries are safe: one requestId per call,
+   * reused by its retries, and acquire is idempotent for the same owner. A grant that came
+   * after a long wait is confirmed by one renewal before it is returned, since the client
+   * cannot know when the server started its lease.
+   */
+  async acquire(name: string, o: AcquireOptions = {}): Promise<Lease> {
+    const ttlMs = o.ttlMs ?? DEFAULT_LOCK_TTL_MS;
+    const sentAt = performance.now();
+    const grant = await this.grant(name, { ...o, ttlMs });
+    let untrack = (): void => undefined;
+    const lease = new Lease(this, grant, ttlMs, sentAt, { renew: o.renew ?? true },
+      () => untrack());
+    untrack = this.ctx.track(lease);
+    if (performance.now() - sentAt > ttlMs / 3) {
+      try {
+        await lease.renew(o.signal ? { signal: o.signal } : {});
+      } catch (err) {
+        await lease.release().catch(() => undefined);
+        throw err;
+      }
+    }
+    lease.start();
+    return lease;
+  }
+
+  /** The acquire call alone: a Grant, no Lease, no keep-alive. */
+  grant(name: string, o: AcquireOptions = {}): Promise<Grant> {
+    const body = {
+      owner: o.owner ?? this.ctx.owner, mode: o.mode ?? 'exclusive',
+      ttlMs: o.ttlMs ?? DEFAULT_LOCK_TTL_MS, waitMs: o.waitMs ?? 0,
+      requestId: o.requestId ?? randomUUID(),
+    };
+    return this.ctx.http.call<Grant>({ method: 'POST', path: `/v1/locks/${enc(name)}/acquire`,
+      body, idempotent: true, waitMs: body.waitMs }, o);
+  }
+
+  /** Released only the grant with `token` when given (fenced, and then safe to retry). */
+  release(name: string, owner: string, token?: number, o: CallOptions = {}):
+    Promise<{ released: boolean }> {
+    return this.ctx.http.call({ method: 'POST', path: `/v1/locks/${enc(name)}/release`,
+      body: token === undefined ? { owner } : { owner, token }, idempotent: token !== undefined },
+    o);
+  }
+
+  /** Extends the lease by `ttlMs` (default: the grant's own); renewing twice is harmless. */
+  renew(name: string, owner: string, ttlMs?: number, o: CallOptions = {}):
+    Promise<{ expiresAt: number }> {
+    return this.ctx.http.call({ method: 'POST', path: `/v1/locks/${enc(name)}/renew`,
+      body: ttlMs === undefined ? { owner } : { owner, ttlMs }, idempotent: true }, o);
+  }
+
+  get(name: string, o: CallOptions = {}): Promise<LockView> {
+    return this.ctx.http.call({ method: 'GET', path: `/v1/locks/${enc(name)}` }, o);
+  }
+
+  list(prefix = '', o: CallOptions = {}): Promise<{ locks: LockView[] }> {
+    return this.ctx.http.call({ method: 'GET', path: `/v1/locks?prefix=${enc(prefix)}` }, o);
+  }
+
+  /**
+   * Runs `fn` while holding the lock (a Lease, renewed in the background) and releases it in
+   * finally. `signal` aborts when the lease is lost, so the callback can stop touching the
+   * guarded resource; the fencing token is the one to hand to that resource.
    */
   async withLock<T>(name: string, o: AcquireOptions,
-    fn: (token: number, signal: AbortSignal) => Promise<T>): Promise<T> {
-    const ttlMs = o.ttlMs ?? 30_000;
-    const acquireSentAt = performance.now();
-    const grant = await this.acquire(name, { ...o, ttlMs });
-    const lease = new LeaseWatch(name, ttlMs, acquireSentAt);
-    const renewOnce = async (signal: AbortSignal): Promise<void> => {
-      const sentAt = performance.now();
-      await this.http.call('POST', `/v1/locks/${enc(name)}/renew`, { owner: o.owner, ttlMs },
-        { signal, deadlineMs: Math.max(1, lease.remainingMs()) });
-      lease.renewed(sentAt);
-    };
+    fn: (token: number, signal: AbortSignal, lease: Lease) => Promise<T>): Promise<T> {
+    const lease = await this.acquire(name, { ...o, renew: true });
     try {
-      // A blocking acquire may have been granted long after it was sent: the lease start is
-      // unknown, so confirm the lease with one renewal before the callback relies on it.
-      if (performance.now() - acquireSentAt > ttlMs / 3) await renewOnce(lease.stopSignal);
-    } catch (err) {
-      lease.stop();
-      await this.release(name, o.owner, grant.token).catch(() => undefined);
-      throw err;
-    }
-    const loop = this.renewLoop(lease, renewOnce);
-    try {
-      return await fn(grant.token, lease.lostSignal);
+      return await fn(lease.token, lease.signal, lease);
     } finally {
-      lease.stop();
-      await loop;
-      await this.release(name, o.owner, grant.token).catch(() => undefined);
+      await lease.release().catch(() => undefined);
     }
   }
 
-  private async renewLoop(lease: LeaseWatch, renewOnce: (s: AbortSignal) => Promise<void>):
-    Promise<void> {
-    const signal = AbortSignal.any([lease.stopSignal, lease.lostSignal]);
-    while (!signal.aborted) {
-      await lease.untilNextRenewal(signal);
-      if (signal.aborted) return;
+  /** Blocks until granted or `signal` aborts, in waits of at most waitChunkMs each; calls
+   * `onWait` before each (the CLI prints progress there). */
+  async acquireBlocking(name: string, o: AcquireOptions & { waitChunkMs?: number;
+    onWait?: (waitedMs: number) => void }): Promise<Lease> {
+    // Each wait is its own request: a requestId of the caller's would answer them all alike.
+    const { requestId: _ignored, onWait, waitChunkMs, ...rest } = o;
+    const started = performance.now();
+    for (;;) {
+      onWait?.(performance.now() - started);
       try {
-        await renewOnce(signal);
+        return await this.acquire(name, { ...rest, waitMs: waitChunkMs ?? LOCK_WAIT_MS_MAX });
       } catch (err) {
-        if (err instanceof DsyncApiError && err.code === 'NOT_HELD') {
-          lease.lose(`renewal refused: ${err.message}`);
-          return;
-        }
-        // Anything else: try again after a short pause; the lease timer aborts the callback
-        // if no renewal succeeds in time.
-        await lease.pause(RENEW_RETRY_PAUSE_MS, signal);
+        if (!(err instanceof LockTimeoutError)) throw err;
       }
     }
   }
 }
-
-/** Pause between failed renewals of withLock (each renewal retries internally as well). */
-const RENEW_RETRY_PAUSE_MS = 25;
-
-/** withLock's view of one lease on the client's monotonic clock. */
-class LeaseWatch {
-  private readonly lost = new AbortController();
-  private readonly stopped = new AbortController();
-  private lastSentAt: number;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(private readonly name: string, private readonly ttlMs: number, sentAt: number) {
-    this.lastSentAt = sentAt;
-    this.arm();
-  }
-
-  get lostSignal(): AbortSignal { return this.lost.signal; }
-  get stopSignal(): AbortSignal { return this.stopped.signal; }
-
-  remainingMs(): number {
-    return this.lastSentAt + this.ttlMs - performance.now();
-  }
-
-  renewed(sentAt: number): void {
-    if (this.lost.signal.aborted || sentAt <= this.lastSentAt) return;
-    this.lastSentAt = sentAt;
-    this.arm();
-  }
-
-  lose(why: string): void {
-    clearTimeout(this.timer);
-    if (!this.lost.signal.aborted) this.lost.abort(new Error(`lock ${this.name} lost: ${why}`));
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-    this.stopped.abort();
-  }
-
-  untilNextRenewal(signal: AbortSignal): Promise<void> {
-    const dueAt = this.lastSentAt + Math.max(RENEW_INTERVAL_MS_MIN, this.ttlMs / 3);
-    return this.pause(dueAt - performance.now(), signal);
-  }
-
-  pause(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted || ms <= 0) { resolve(); return; }
-      const done = (): void => {
-        clearTimeout(t);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
-  }
-
-  private arm(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.lose('the lease ran out before a renewal succeeded'),
-      Math.max(0, this.remainingMs()));
-  }
-}
-
-/** withLock never renews more often than this, whatever the ttl. */
-const RENEW_INTERVAL_MS_MIN = 50;

@@ -2,23 +2,10 @@
 // follows from the code. Any error that is not a DsyncError is a server-side fault: 500
 // INTERNAL, with a message that hides internals (the stack goes to the log instead).
 import { DsyncError } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
+import { ERROR_CODES, HTTP_STATUS_BY_CODE, type ErrorCode } from '../error-codes.js';
 
-export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
-  INVALID_ARGUMENT: 400,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  LOCK_TIMEOUT: 409,
-  DEADLOCK: 409,
-  NOT_HELD: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  RESOURCE_EXHAUSTED: 429,
-  UNAVAILABLE: 503,
-  NOT_LEADER: 503,
-  INDETERMINATE: 503,
-  TIMEOUT: 503,
-  INTERNAL: 500,
-};
+/** The status of each code: the shared table of error-codes.ts (the SDK reads the same). */
+export { HTTP_STATUS_BY_CODE };
 
 /** Seconds a client should wait before retrying a 503 or 429: long enough for an election. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 1;
@@ -48,9 +35,9 @@ export function errorResponse(err: unknown): ErrorResponse {
   const status = HTTP_STATUS_BY_CODE[err.code];
   // API.md promises one code for every 503: UNAVAILABLE. The finer cause (not_leader,
   // indeterminate, timeout) travels as `reason`, which callers may read but need not.
-  const code: ErrorCode = status === 503 ? 'UNAVAILABLE' : err.code;
-  const reason = status === 503 && err.code !== 'UNAVAILABLE' ? { reason: err.code.toLowerCase() }
-    : {};
+  const wire = ERROR_CODES[err.code].wire;
+  const code: ErrorCode = wire ? err.code : 'UNAVAILABLE';
+  const reason = wire ? {} : { reason: err.code.toLowerCase() };
   // Details never overwrite code and message.
   const body: ErrorBody = { error: { ...err.details, ...reason, code, message: err.message } };
   const retryable = status === 503 || status === 429;
@@ -69,10 +56,7 @@ export function errorFromEnvelope(body: unknown): DsyncError | null {
   const e = (body as { error?: unknown }).error;
   if (typeof e !== 'object' || e === null) return null;
   const { code, message, ...details } = e as Record<string, unknown>;
-  if (typeof code !== 'string' || !(code in HTTP_STATUS_BY_CODE)) return null;
-  const status = HTTP_STATUS_BY_CODE[code as ErrorCode];
-  return new DsyncError(code as ErrorCode, typeof message === 'string' ? message : code, {
-    retryable: status === 503 || status === 429,
-    details,
-  });
+  if (typeof code !== 'string' || !Object.hasOwn(HTTP_STATUS_BY_CODE, code)) return null;
+  return new DsyncError(code as ErrorCode, typeof message === 'string' ? message : code,
+    { details });
 }

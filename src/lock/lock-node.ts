@@ -117,7 +117,8 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
     routes: (router) => {
       registerLockRoutes(router, { service, leaderOnly });
       registerClusterRoutes(router, { group, leaderOnly, requestTimeoutMs: cfg.requestTimeoutMs,
-        knownPeers: () => new Set(cfg.peers.map((p) => p.id)) });
+        knownPeers: () => new Set(cfg.peers.map((p) => p.id)),
+        memberUrl: (id) => urlOf.get(id) ?? null });
     },
   });
   const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort });

@@ -13,16 +13,23 @@ export interface ClusterRouteDeps {
   /** Path parameters are validated before this is called (see LockRouteDeps.leaderOnly). */
   readonly leaderOnly: LeaderOnly;
   readonly requestTimeoutMs: number;
+  /** The HTTP URL of a member, from the static peer list; null when this node does not know
+   * it. Clients learn the other nodes from it (`members[].url`). */
+  memberUrl?(id: string): string | null;
 }
 
-function view(group: RaftGroup): Record<string, unknown> {
-  const s = group.status();
+function view(d: ClusterRouteDeps): Record<string, unknown> {
+  const s = d.group.status();
+  const member = (id: string, role: 'voter' | 'learner'): Record<string, unknown> => ({
+    id, role, url: d.memberUrl?.(id) ?? null, match: s.progress?.[id]?.match ?? null });
   return { leader: s.leader, term: s.term, commitIndex: s.commit, voters: s.config.voters,
-    learners: s.config.learners, progress: s.progress ?? null };
+    learners: s.config.learners, progress: s.progress ?? null,
+    members: [...s.config.voters.map((id) => member(id, 'voter')),
+      ...s.config.learners.map((id) => member(id, 'learner'))] };
 }
 
 export function registerClusterRoutes(router: AppRouter, d: ClusterRouteDeps): void {
-  router.get('/v1/cluster', (ctx) => d.leaderOnly(ctx, async () => view(d.group)));
+  router.get('/v1/cluster', (ctx) => d.leaderOnly(ctx, async () => view(d)));
   router.post('/v1/cluster/learners/:id', (ctx) => {
     const id = parseName(ctx.params.id, 'id');
     return d.leaderOnly(ctx, () => addLearner(d, id));
@@ -39,10 +46,10 @@ async function addLearner(d: ClusterRouteDeps, id: string): Promise<unknown> {
       'node with --peers naming it (and the new node with --join), then retry');
   }
   const s = d.group.status();
-  if (s.config.voters.includes(id) || s.config.learners.includes(id)) return view(d.group);
+  if (s.config.voters.includes(id) || s.config.learners.includes(id)) return view(d);
   const { index } = changeOrThrow(() => d.group.proposeConfChange({ type: 'addLearner', node: id }));
   await d.group.waitApplied(index, d.requestTimeoutMs);
-  return view(d.group);
+  return view(d);
 }
 
 async function removeMember(d: ClusterRouteDeps, id: string): Promise<unknown> {
@@ -52,7 +59,7 @@ async function removeMember(d: ClusterRouteDeps, id: string): Promise<unknown> {
   }
   const { index } = changeOrThrow(() => d.group.proposeConfChange({ type: 'remove', node: id }));
   await d.group.waitApplied(index, d.requestTimeoutMs);
-  return view(d.group);
+  return view(d);
 }
 
 /** The core refuses a second change while one is pending: a retryable 503, not a 500. */

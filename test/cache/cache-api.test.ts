@@ -312,7 +312,8 @@ describe('cache API with Redis behind', () => {
     expect(await client.cache.delete('sdk')).toEqual({ deleted: true });
     const urls = cluster.nodes.map((n) => n.url).join(',');
     const cli = async (...args: string[]): Promise<unknown> => JSON.parse((await promisify(
-      execFile)(process.execPath, [BIN, 'cache', '--urls', urls, ...args])).stdout) as unknown;
+      execFile)(process.execPath, [BIN, 'cache', '-o', 'json', '--urls', urls, ...args]))
+      .stdout) as unknown;
     expect(await cli('put', 'cli-key', '{"b":2}')).toMatchObject({ key: 'cli-key', state: 'M' });
     const states = await cli('state', 'cli-key') as StateBody[];
     expect(states).toHaveLength(3);

@@ -1,8 +1,9 @@
 // `dsync cache …` as a child process (bin/dsync.js over dist/) against a real two-node cache
 // cluster with Redis behind, against a dead URL and against something that is not dsync.
-// Every command goes through the SDK: JSON on stdout; on failure what happened and what to
-// do next on stderr, exit code 1 for a refused operation, 2 for bad usage, never a stack
-// trace. Before, `cache state` and `cache stats` used raw fetch and a down node printed one.
+// Every command goes through the SDK: data on stdout (-o json here); on failure what
+// happened and what to do next on stderr, exit code 1 for a refused operation, 2 for bad
+// usage, never a stack trace. Before, `cache state` and `cache stats` used raw fetch and a
+// down node printed one.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,10 +40,10 @@ afterAll(async () => {
 });
 
 const cache = (args: string[], at = urls): Promise<CliResult> =>
-  dsync(['cache', '--urls', at, '--deadline', '500', ...args]);
+  dsync(['cache', '--endpoints', at, '--timeout', '500', ...args]);
 
 async function json<T>(args: string[]): Promise<T> {
-  const r = await cache(args);
+  const r = await cache([...args, '-o', 'json']);
   expect(r.code, r.stderr).toBe(0);
   expect(r.stderr).toBe('');
   return JSON.parse(r.stdout) as T;
@@ -91,7 +92,7 @@ describe('dsync cache', { timeout: 120_000 }, () => {
     'cache %s against a dead URL says it cannot reach it and what to do: exit 1',
     async (...args) => {
       const r = await cache(args, deadUrl);
-      friendly(r, 1, /NETWORK/, /connection refused/, /npx dsync dev/, /--urls/);
+      friendly(r, 1, /NETWORK/, /connection refused/, /npx dsync dev/, /--endpoints/);
       expect(r.stderr).toContain(deadUrl);
       expect(r.stdout).toBe('');
     });
@@ -99,7 +100,7 @@ describe('dsync cache', { timeout: 120_000 }, () => {
   it('with one node down, state and stats print the others and report the dead one: exit 1',
     async () => {
       for (const sub of [['state', 'cli/b'], ['stats']]) {
-        const r = await cache(sub, `${urls},${deadUrl}`);
+        const r = await cache([...sub, '-o', 'json'], `${urls},${deadUrl}`);
         friendly(r, 1, /NETWORK/, /connection refused/);
         const rows = JSON.parse(r.stdout) as Array<{ node: string }>;
         expect(rows.map((x) => x.node)).toEqual(cluster.nodes.map((n) => n.url));
@@ -108,20 +109,20 @@ describe('dsync cache', { timeout: 120_000 }, () => {
 
   it('a URL that is not a dsync node is named as such: exit 1', async () => {
     const r = await cache(['stats'], notDsyncUrl);
-    friendly(r, 1, /BAD_RESPONSE/, /not JSON/, /Check --urls/);
+    friendly(r, 1, /BAD_RESPONSE/, /not JSON/, /Check --endpoints/);
   });
 
   it('usage errors exit 2: a bad URL, a missing argument, an unknown command', async () => {
     friendly(await cache(['state', 'k'], 'cache-0:8200'), 2, /is not a node URL/);
     friendly(await cache(['put', 'k']), 2, /missing required argument/);
     friendly(await cache(['frobnicate']), 2, /unknown command/);
-    friendly(await dsync(['cache', 'stats', '--deadline', 'soon']), 2, /not an integer/);
+    friendly(await dsync(['cache', 'stats', '--timeout', 'soon']), 2, /not a duration/);
   });
 
   it('--help lists every cache command', async () => {
     const r = await dsync(['cache', '--help']);
     expect(r.code).toBe(0);
-    for (const sub of ['get', 'put', 'del', 'state', 'stats', 'flush', '--urls', '--deadline']) {
+    for (const sub of ['get', 'put', 'del', 'state', 'stats', 'flush', '--endpoints', '--timeout']) {
       expect(r.stdout).toContain(sub);
     }
   });

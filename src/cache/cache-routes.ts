@@ -5,9 +5,10 @@ import { z } from 'zod';
 import { DsyncError } from '../errors.js';
 import type { AppContext, AppRouter } from '../http/app.js';
 import { objectBody } from '../http/app.js';
-import { parseName, parseWith } from '../http/validate.js';
+import { durationMs, intInRange, parseName, parseWith } from '../http/validate.js';
 import type { CacheShell } from './cache-shell.js';
 import type { OpResult } from './coherence-messages.js';
+import { splitValue } from './coherence-value.js';
 
 export interface CacheRouteDeps {
   readonly shell: CacheShell;
@@ -15,9 +16,17 @@ export interface CacheRouteDeps {
   readonly flushTimeoutMs: number;
 }
 
+/** Shortest and longest ttlMs of a PUT (API.md: durations of at least 100 ms). */
+export const CACHE_TTL_MS_MIN = 100;
+export const CACHE_TTL_MS_MAX = 2 ** 31 - 1;
+
 // `value` may be any JSON, null included, but must be there: z.unknown() accepts a missing
-// key, so presence is checked by hand.
-const putSchema = z.object({ value: z.unknown() }).check((ctx) => {
+// key, so presence is checked by hand. `ifVersion` 0 means "only if the key has no value".
+const putSchema = z.object({
+  value: z.unknown(),
+  ttlMs: durationMs(CACHE_TTL_MS_MIN, CACHE_TTL_MS_MAX).optional(),
+  ifVersion: intInRange(0, Number.MAX_SAFE_INTEGER).optional(),
+}).check((ctx) => {
   if (!Object.hasOwn(ctx.value, 'value')) {
     ctx.issues.push({ code: 'custom', message: 'value is required (any JSON)', path: ['value'],
       input: ctx.value });
@@ -64,15 +73,21 @@ export function registerCacheRoutes(router: AppRouter, d: CacheRouteDeps): void 
     }
     // The line holds the value's JSON text (checked when it entered: a PUT's body, or a
     // store load), so the body is built around it instead of parsing and re-serialising it.
+    const { json, expiresAt } = splitValue(r.value);
     ctx.type = JSON_TYPE;
-    ctx.body = `{"key":${JSON.stringify(key)},"value":${r.value},"state":"${r.state}",` +
-      `"hit":${r.hit},"version":${r.version}}`;
+    ctx.body = `{"key":${JSON.stringify(key)},"value":${json},"state":"${r.state}",` +
+      `"hit":${r.hit},"version":${r.version}` +
+      `${expiresAt === null ? '' : `,"expiresAt":${expiresAt}`}}`;
   });
   router.put('/v1/cache/:key', async (ctx) => {
     const key = keyOf(ctx);
     const body = parseWith(putSchema, objectBody(ctx));
-    const r = expect(await d.shell.write(key, JSON.stringify(body.value)), 'write');
-    ctx.body = { key, state: r.state, version: r.version };
+    const expiresAt = body.ttlMs === undefined ? undefined : Date.now() + body.ttlMs;
+    const r = expect(await d.shell.write(key, JSON.stringify(body.value), {
+      ...(expiresAt === undefined ? {} : { expiresAt }),
+      ...(body.ifVersion === undefined ? {} : { ifVersion: body.ifVersion }) }), 'write');
+    ctx.body = { key, state: r.state, version: r.version,
+      ...(expiresAt === undefined ? {} : { expiresAt }) };
   });
   router.delete('/v1/cache/:key', async (ctx) => {
     const key = keyOf(ctx);

@@ -23,6 +23,7 @@ import type {
   CacheValue, CoherenceEffect, CoherenceMsg, LineState, NodeId, OpResult,
 } from './coherence-messages.js';
 import type { BackingStore } from './store.js';
+import { withExpiry } from './coherence-value.js';
 
 /** The core's clock advances this often (lease checks, retries, periodic flush). */
 export const CACHE_TICK_MS = 20;
@@ -140,19 +141,26 @@ export class CacheShell {
     this.carryOut();
   }
 
+  // Expiry is judged against this pod's wall clock when the operation arrives
+  // (coherence-value.ts; docs/cache.md says what clock skew does to it).
+
   read(key: string): Promise<OpResult> {
-    return this.op('read', key, (id) => this.core.read(id, key));
+    return this.op('read', key, (id) => this.core.read(id, key, Date.now()));
   }
 
-  /** `json` is the JSON text of the user's value. */
-  write(key: string, json: string): Promise<OpResult> {
+  /** `json` is the JSON text of the user's value. `expiresAt` (epoch ms): when it expires;
+   * `ifVersion`: only if the key is at that version (0: has no value). */
+  write(key: string, json: string, o: { expiresAt?: number; ifVersion?: number } = {}):
+    Promise<OpResult> {
+    const wallMs = Date.now();
+    const text = withExpiry(json, o.expiresAt ?? null);
     return this.refuseWithoutStore(key) ??
-      this.op('write', key, (id) => this.core.write(id, key, json));
+      this.op('write', key, (id) => this.core.write(id, key, text, wallMs, o.ifVersion));
   }
 
   delete(key: string): Promise<OpResult> {
     return this.refuseWithoutStore(key) ??
-      this.op('delete', key, (id) => this.core.delete(id, key));
+      this.op('delete', key, (id) => this.core.delete(id, key, Date.now()));
   }
 
   /** Write-through with the shared store down: the write could not become durable, so it
@@ -165,7 +173,7 @@ export class CacheShell {
   }
 
   lineStatus(key: string): { state: LineState; absent: boolean } {
-    return this.core.lineStatus(key);
+    return this.core.lineStatus(key, Date.now());
   }
   homeOf(key: string): NodeId { return this.core.homeOf(key); }
   stats(): CacheStats { return this.core.stats(); }

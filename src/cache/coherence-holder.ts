@@ -19,6 +19,7 @@ import type {
 } from './coherence-messages.js';
 import { Lru } from './lru.js';
 import { RenewalSchedule } from './coherence-renewals.js';
+import { liveValue } from './coherence-value.js';
 
 /** A line hit within this many leases is renewed before its lease runs out, hit or not in
  * its last half: a key read now and then keeps its copy instead of missing every few
@@ -57,6 +58,12 @@ export interface LocalOp {
   readonly kind: 'read' | 'write' | 'delete';
   readonly value: CacheValue;
   readonly deadlineMs: number;
+  /** The wall clock (epoch ms) when the operation arrived: values past their expiry read as
+   * absent (coherence-value.ts). 0: nothing has expired. */
+  readonly wallMs: number;
+  /** A write only when the key is at this version now (0: has no value); otherwise the
+   * operation fails with VERSION_MISMATCH and changes nothing. */
+  readonly ifVersion?: number;
 }
 
 type RecallMsg = Extract<CoherenceMsg, { type: 'inv' | 'fwdGetS' | 'fwdGetM' }>;
@@ -180,10 +187,13 @@ export class HolderLines {
   }
 
   /** lineState, and whether the line only records that the key has no value (a deleted
-   * key, or one read as absent from the store): API.md's `absent`. */
-  lineStatus(key: string): { state: LineState; absent: boolean } {
+   * key, one read as absent from the store, or a value expired at `wallMs`): API.md's
+   * `absent`. */
+  lineStatus(key: string, wallMs = 0): { state: LineState; absent: boolean } {
     const state = this.lineState(key);
-    return { state, absent: state !== 'I' && this.lines.peek(key)?.value === null };
+    const line = this.lines.peek(key);
+    return { state, absent: state !== 'I' && line !== undefined &&
+      liveValue(line.value, wallMs) === null };
   }
 
   inspectLine(key: string): LineView | null {
@@ -232,7 +242,7 @@ export class HolderLines {
       this.counters.hits++;
       this.lines.touch(key);
       line.lastHitMs = this.nowMs;
-      if (op.kind === 'read') this.replyRead(op.reqId, key, line, true);
+      if (op.kind === 'read') this.replyRead(op, key, line, true);
       else this.applyWrite(key, line, op);
       this.maybeRenew(key, line);
     } else {
@@ -276,9 +286,12 @@ export class HolderLines {
         // Write-through: no read may see a write before the store has it, or a crash of
         // this pod could take back a value somebody has seen.
         if (this.durableWaits.has(key)) break;
-        this.replyRead(op.reqId, key, line, false);
+        this.replyRead(op, key, line, false);
       } else {
         if (line === undefined || line.state === 'S') { this.startTxn(key, work, 'getM'); break; }
+        // A failed compare-and-set reveals the version: like a read, not before the store
+        // has it.
+        if (op.ifVersion !== undefined && this.durableWaits.has(key)) break;
         this.applyWrite(key, line, op);
       }
       work.ops.shift();
@@ -291,7 +304,17 @@ export class HolderLines {
 
   private applyWrite(key: string, line: Line, op: LocalOp): void {
     assert(line.state !== 'S' && this.valid(line), 'writes need a valid E or M line');
-    const existed = line.value !== null;
+    const existed = liveValue(line.value, op.wallMs) !== null;
+    if (op.ifVersion !== undefined && op.ifVersion !== (existed ? line.version : 0)) {
+      // This pod owns the key (E/M): no other write can come in between, so the comparison
+      // is exact. The line stays as it was.
+      const currentVersion = existed ? line.version : null;
+      this.reply(op.reqId, { type: 'error', key, error: new DsyncError('VERSION_MISMATCH',
+        `${JSON.stringify(key)} is at version ${currentVersion ?? 'none (no value)'}, not ` +
+        `${op.ifVersion}; read it again and retry with its version`,
+      { details: { currentVersion } }) });
+      return;
+    }
     line.value = op.kind === 'delete' ? null : op.value;
     line.version++;
     line.state = 'M';
@@ -315,9 +338,9 @@ export class HolderLines {
     }
   }
 
-  private replyRead(reqId: string, key: string, line: Line, hit: boolean): void {
-    this.reply(reqId, { type: 'read', key, value: line.value, state: line.state, hit,
-      version: line.version });
+  private replyRead(op: LocalOp, key: string, line: Line, hit: boolean): void {
+    this.reply(op.reqId, { type: 'read', key, value: liveValue(line.value, op.wallMs),
+      state: line.state, hit, version: line.version });
   }
 
   /** Leases are renewed while in use: past half its lease a hit also asks the home again. */

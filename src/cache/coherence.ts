@@ -79,21 +79,25 @@ export class CoherenceNode {
 
   // ---- inputs -----------------------------------------------------------------------------
 
-  /** A client read. Replies `read` (value null = no such key) or `error`. */
-  read(reqId: string, key: string): void {
-    this.holder.clientOp({ reqId, kind: 'read', value: null, deadlineMs: 0 }, key);
+  /** A client read at wall clock `wallMs` (expiry, coherence-value.ts; 0: none). Replies
+   * `read` (value null = no such key, or expired) or `error`. */
+  read(reqId: string, key: string, wallMs = 0): void {
+    this.holder.clientOp({ reqId, kind: 'read', value: null, deadlineMs: 0, wallMs }, key);
     this.pump();
   }
 
-  /** A client write of `value`, the JSON text of the user's value. Replies `write`. */
-  write(reqId: string, key: string, value: string): void {
-    this.holder.clientOp({ reqId, kind: 'write', value, deadlineMs: 0 }, key);
+  /** A client write of `value`, the JSON text of the user's value (with its expiry, if it
+   * has one). `ifVersion`: only if the key is at that version (0: has no value), else
+   * VERSION_MISMATCH. Replies `write`. */
+  write(reqId: string, key: string, value: string, wallMs = 0, ifVersion?: number): void {
+    this.holder.clientOp({ reqId, kind: 'write', value, deadlineMs: 0, wallMs,
+      ...(ifVersion === undefined ? {} : { ifVersion }) }, key);
     this.pump();
   }
 
-  /** A client delete. Replies `delete` with whether a value was there. */
-  delete(reqId: string, key: string): void {
-    this.holder.clientOp({ reqId, kind: 'delete', value: null, deadlineMs: 0 }, key);
+  /** A client delete. Replies `delete` with whether a (live) value was there. */
+  delete(reqId: string, key: string, wallMs = 0): void {
+    this.holder.clientOp({ reqId, kind: 'delete', value: null, deadlineMs: 0, wallMs }, key);
     this.pump();
   }
 
@@ -179,8 +183,8 @@ export class CoherenceNode {
 
   /** lineState, and whether the line only records that the key has no value (a deleted
    * key, or one read as absent from the store): API.md's `absent`. */
-  lineStatus(key: string): { state: LineState; absent: boolean } {
-    return this.holder.lineStatus(key);
+  lineStatus(key: string, wallMs = 0): { state: LineState; absent: boolean } {
+    return this.holder.lineStatus(key, wallMs);
   }
 
   inspectLine(key: string): LineView | null {

@@ -16,6 +16,7 @@ import { assert } from '../assert.js';
 import { UnavailableError } from '../errors.js';
 import { FSYNC_BUCKETS_SECONDS } from '../observability/metrics.js';
 import type { CacheValue } from './coherence-messages.js';
+import { splitValue } from './coherence-value.js';
 
 export interface StoredValue {
   /** JSON text of the value; null for a tombstone. */
@@ -133,7 +134,7 @@ export class RedisStore implements BackingStore {
       }
       // A hit serves this text as is inside a JSON body: it must be JSON (another writer
       // of the hash could have put anything there).
-      if (d !== null && d !== undefined && !isJsonText(d)) {
+      if (d !== null && d !== undefined && !isJsonText(splitValue(d).json)) {
         throw new UnavailableError(`the store holds a value for ${key} that is not JSON; ` +
           `delete ${REDIS_KEY_PREFIX}${key} in Redis`);
       }

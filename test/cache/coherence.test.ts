@@ -8,6 +8,7 @@ import {
   describeEffect, describeMsg, type CacheValue, type CoherenceEffect, type CoherenceMsg,
   type OpResult,
 } from '../../src/cache/coherence-messages.js';
+import { liveValue, splitValue, withExpiry } from '../../src/cache/coherence-value.js';
 
 interface Envelope { from: string; to: string; msg: CoherenceMsg }
 
@@ -506,5 +507,65 @@ describe('CoherenceNode', () => {
     c.deliverAll();
     const e: CoherenceEffect = { type: 'reply', reqId: 'w1', result: c.reply('w1') };
     expect(describeEffect(e)).toBe('reply w1 "k": write v1');
+  });
+});
+
+describe('compare-and-set (ifVersion) and expiry (coherence-value.ts)', () => {
+  const cas = (c: Cluster, id: string, reqId: string, value: string, ifVersion: number):
+    OpResult => {
+    c.node(id).write(reqId, 'k', value, 0, ifVersion);
+    c.deliverAll();
+    return c.reply(reqId);
+  };
+
+  it('writes only at the expected version, once this pod owns the key; a mismatch changes ' +
+    'nothing and names the current version', () => {
+    const c = new Cluster();
+    // 0: only when the key has no value. Through getM from the home.
+    expect(cas(c, 'b', 'w1', '"one"', 0)).toMatchObject({ type: 'write', version: 1 });
+    const miss = cas(c, 'b', 'w2', '"two"', 0);
+    expect(miss).toMatchObject({ type: 'error', error: { code: 'VERSION_MISMATCH',
+      details: { currentVersion: 1 } } });
+    // Another pod takes the key over by recall and compares against the owner's data.
+    expect(cas(c, 'c', 'w3', '"three"', 1)).toMatchObject({ type: 'write', version: 2 });
+    expect(cas(c, 'b', 'w4', '"stale"', 1)).toMatchObject({ type: 'error',
+      error: { code: 'VERSION_MISMATCH', details: { currentVersion: 2 } } });
+    read(c, 'a', 'r1');
+    expect(c.reply('r1')).toMatchObject({ value: '"three"', version: 2 });
+    c.node('a').delete('d1', 'k');
+    c.deliverAll();
+    // A deleted key has no value: only 0 matches, and the error says null.
+    expect(cas(c, 'b', 'w5', '"x"', 3)).toMatchObject({ type: 'error',
+      error: { code: 'VERSION_MISMATCH', details: { currentVersion: null } } });
+    expect(cas(c, 'b', 'w6', '"again"', 0)).toMatchObject({ type: 'write', version: 4 });
+  });
+
+  it('a value past its expiry reads as absent on every pod, deletes as absent and matches ' +
+    'ifVersion 0; its text travels through the store unchanged', () => {
+    const c = new Cluster();
+    const text = withExpiry('"short"', 5000);
+    c.node('b').write('w1', 'k', text, 1000);
+    c.deliverAll();
+    for (const [id, wallMs] of [['b', 4999], ['c', 4999]] as const) {
+      c.node(id).read(`r-${id}`, 'k', wallMs);
+      c.deliverAll();
+      expect(c.reply(`r-${id}`)).toMatchObject({ value: text, version: 1 });
+    }
+    expect(splitValue(text)).toEqual({ json: '"short"', expiresAt: 5000 });
+    expect(c.store.get('k')).toEqual({ value: text, version: 1 });
+    c.node('c').read('r2', 'k', 5000);
+    c.deliverAll();
+    expect(c.reply('r2')).toMatchObject({ value: null, version: 1, hit: true });
+    expect(c.node('c').lineStatus('k', 5000)).toEqual({ state: 'S', absent: true });
+    expect(c.node('c').lineStatus('k', 4999)).toEqual({ state: 'S', absent: false });
+    c.node('b').delete('d1', 'k', 6000);
+    c.deliverAll();
+    expect(c.reply('d1')).toMatchObject({ type: 'delete', deleted: false, version: 2 });
+    c.node('b').write('w2', 'k', withExpiry('"later"', 9000), 6000);
+    c.deliverAll();
+    c.node('c').write('w3', 'k', '"kept"', 9000, 0);
+    c.deliverAll();
+    expect(c.reply('w3')).toMatchObject({ type: 'write', version: 4 });
+    expect(liveValue('"plain"', Number.MAX_SAFE_INTEGER)).toBe('"plain"');
   });
 });

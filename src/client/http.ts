@@ -197,7 +197,7 @@ export class HttpCaller {
 /** Errors that prove the request never reached a node, so that resending cannot apply it
  * twice. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
-  'ENETUNREACH', 'EADDRNOTAVAIL']);
+  'ENETUNREACH', 'EADDRNOTAVAIL', 'bad port']);
 
 const WORDS: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'connection refused: no node listens there',
@@ -205,6 +205,8 @@ const WORDS: Readonly<Record<string, string>> = {
   ECONNRESET: 'the connection was reset', ETIMEDOUT: 'the connection timed out',
   EHOSTUNREACH: 'host unreachable', ENETUNREACH: 'network unreachable',
   UND_ERR_SOCKET: 'the connection closed before the answer',
+  'bad port': 'fetch refuses to connect to this port (a "bad port" of the Fetch standard); ' +
+    'use another',
 };
 
 /** What went wrong before an answer arrived, in words: fetch itself only says "fetch failed"

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { dsync, RunningCli, STACK_LINE, type CliResult } from '../support/cli.js';
-import { Cluster, type ClusterNode } from '../support/cluster.js';
+import { Cluster, ROOT, type ClusterNode } from '../support/cluster.js';
 import { get } from '../support/http.js';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
@@ -360,6 +360,14 @@ describe('dsync completion', () => {
     expect(await complete(['dsync', 'lock', 'show', 'x', '-o', ''])).toEqual(
       ['table', 'json', 'yaml']);
     expect(await complete(['dsync', 'lock', 'acquire', 'x', '--mode', 's'])).toEqual(['shared']);
+  });
+
+  it('docs/cli.md documents every command of the tree', async () => {
+    const r = await dsync(['completion', 'bash']);
+    const doc = readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8');
+    const paths = [...r.stdout.matchAll(/^ {4}"([a-z][a-z ]*)"\) words=/gm)].map((m) => m[1]!);
+    expect(paths).toContain('lock run');
+    for (const p of paths) expect(doc, p).toContain(`dsync ${p}`);
   });
 
   it('zsh gets a compdef script of the same tree; another shell is a usage error', async () => {

@@ -117,7 +117,8 @@ describe('error envelope (API.md status table)', () => {
   it.each(codes)('%s maps to its status, with Retry-After exactly on 503 and 429', async (code) => {
     const r = await call('GET', `/v1/fail/${code}`);
     const expected = { INVALID_ARGUMENT: 400, NOT_FOUND: 404, METHOD_NOT_ALLOWED: 405,
-      LOCK_TIMEOUT: 409, DEADLOCK: 409, NOT_HELD: 409, PAYLOAD_TOO_LARGE: 413,
+      LOCK_TIMEOUT: 409, DEADLOCK: 409, NOT_HELD: 409, VERSION_MISMATCH: 409,
+      PAYLOAD_TOO_LARGE: 413,
       RESOURCE_EXHAUSTED: 429, UNAVAILABLE: 503, NOT_LEADER: 503, INDETERMINATE: 503,
       TIMEOUT: 503 }[code as string];
     expect(r.status).toBe(expected);

@@ -44,6 +44,10 @@ export interface CacheStats {
   readonly misses: number;
   readonly evictions: number;
   readonly states: { readonly M: number; readonly E: number; readonly S: number };
+  /** Lines written on this node and not yet in the backing store, and their bytes: what a
+   * kill -9 of it would lose in write-back mode. */
+  readonly dirtyLines: number;
+  readonly dirtyBytes: number;
 }
 
 /** Most keys one getMany reads. */

@@ -212,6 +212,7 @@ describe('Election', { timeout: 60_000 }, () => {
       const observing = (async () => {
         for await (const l of e.observe({ signal: stop.signal, intervalMs: 50 })) seen.push(l);
       })();
+      await waitFor('observe to see no leader yet', () => seen.length > 0);
       const a = await e.campaign('alpha', { ttlMs: 5000 });
       expect([a.value, a.isLeader]).toEqual(['alpha', true]);
       const waiting: Array<Leader | null> = [];

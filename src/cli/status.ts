@@ -20,6 +20,8 @@ export interface NodeStatus {
   readonly partitions?: NodeHealth['partitions'];
   /** Commit index of the service's most advanced node minus this node's applied index. */
   readonly lag?: number;
+  /** The node's whole /health answer (cache pods: store, start-up grace, peers, counters). */
+  readonly health?: NodeHealth;
 }
 
 const HEALTH_TIMEOUT_MS = 2000;
@@ -79,7 +81,7 @@ export async function nodeStatuses(urls: readonly string[], discover: boolean):
     : { url, service: h.service, node: h.node, status: 'up',
       ...(h.raft ? { raft: h.raft, lag: (maxCommit.get(h.service) ?? 0) - h.raft.appliedIndex }
         : {}),
-      ...(h.partitions ? { partitions: h.partitions } : {}) })
+      ...(h.partitions ? { partitions: h.partitions } : {}), health: h })
     .sort((a, b) => rank(a.service) - rank(b.service) ||
       (a.node ?? a.url).localeCompare(b.node ?? b.url));
   function rank(s: string | null): number {
@@ -95,7 +97,10 @@ function stateOf(s: NodeStatus): string {
     const led = s.partitions.filter((p) => p.state === 'leader').length;
     return `${s.partitions.length} partitions, leads ${led}`;
   }
-  return 'up';
+  // A cache pod: what keeps it from serving, when something does.
+  const notes = [s.health?.storeUp === false ? 'store DOWN' : null,
+    s.health?.startupGrace === true ? 'start-up grace' : null].filter((n) => n !== null);
+  return notes.length === 0 ? 'up' : `up (${notes.join(', ')})`;
 }
 
 export function statusText(rows: readonly NodeStatus[]): string {

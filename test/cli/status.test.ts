@@ -28,6 +28,7 @@ let lock0 = '';
 let lock1 = '';
 let queue0 = '';
 let dead = '';
+let cache0 = '';
 
 beforeAll(async () => {
   const raft = (id: string, state: string, applied: number) => (path: string) =>
@@ -42,20 +43,23 @@ beforeAll(async () => {
       { partition: 0, state: 'leader', term: 2, leader: 'queue-0' },
       { partition: 1, state: 'follower', term: 3, leader: 'queue-1' },
       { partition: 5, state: 'follower', term: 1, leader: 'queue-2' }] }));
+  cache0 = await node(() => ({ status: 'ok', service: 'cache', node: 'cache-0',
+    storeUp: false, startupGrace: true }));
   dead = `http://127.0.0.1:${await freePort()}`;
 });
 
 describe('dsync status rows', () => {
   it('finds the other members from one node, shows partitions and a dead node', async () => {
-    const rows = await nodeStatuses([lock0, queue0, dead], true);
+    const rows = await nodeStatuses([cache0, lock0, queue0, dead], true);
     expect(rows.map((r) => [r.service, r.node, r.status])).toEqual([
       ['lock', 'lock-0', 'up'], ['lock', 'lock-1', 'up'], ['queue', 'queue-0', 'up'],
-      [null, null, 'down']]);
-    expect(rows.map((r) => r.lag)).toEqual([0, 20, undefined, undefined]);
+      ['cache', 'cache-0', 'up'], [null, null, 'down']]);
+    expect(rows.map((r) => r.lag)).toEqual([0, 20, undefined, undefined, undefined]);
     expect(rows[2]!.partitions).toHaveLength(3);
     const text = statusText(rows);
     expect(text).toMatch(/lock\s+lock-1\s+\S+\s+follower\s+4\s+lock-0\s+120\s+20/);
     expect(text).toMatch(/queue\s+queue-0\s+\S+\s+3 partitions, leads 1/);
     expect(text).toMatch(/DOWN \(connection refused: no node listens there\)/);
+    expect(text).toMatch(/cache\s+cache-0\s+\S+\s+up \(store DOWN, start-up grace\)/);
   });
 });

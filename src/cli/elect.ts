@@ -50,7 +50,7 @@ function interruption(): { signal: AbortSignal; done(): void } {
 }
 
 async function listen(c: Command, name: string): Promise<number> {
-  const client = clientFor(c, 'lock');
+  const client = clientFor(c, 'lock', { longRunning: true });
   const format = globalOptions(c).output;
   const stop = interruption();
   try {
@@ -66,7 +66,7 @@ async function listen(c: Command, name: string): Promise<number> {
 
 async function campaign(c: Command, name: string, value: string, argv: string[],
   o: ElectOptions): Promise<number> {
-  const client = clientFor(c, 'lock');
+  const client = clientFor(c, 'lock', { longRunning: true });
   const format: OutputFormat = globalOptions(c).output;
   const stop = interruption();
   let leader: Leader | null = null;

@@ -46,7 +46,7 @@ export function addLockRun(lock: Command): void {
 async function lockRun(c: Command, name: string, argv: string[], o: RunOptions):
   Promise<number> {
   if (argv.length === 0) return reportErrors([usageError('name a command after --')]);
-  const client = clientFor(c, 'lock');
+  const client = clientFor(c, 'lock', { longRunning: true });
   const owner = o.owner ?? `${hostname()}/${process.pid}`;
   let lease: Lease;
   try {

@@ -26,7 +26,8 @@ export function addMemberCommands(program: Command): void {
     .description('list, add and remove members of the lock service\'s Raft group');
   const out = (c: Command) => globalOptions(c).output;
   const act = (c: Command, f: (client: DsyncClient) => Promise<ClusterView>) => async () => {
-    const client = clientFor(c, 'lock');
+    const client = clientFor(c, 'lock', { longRunning: c.opts<{ wait?: number }>().wait !==
+      undefined });
     try {
       print(out(c), await f(client), membersText);
     } catch (err) {

@@ -133,11 +133,14 @@ export function devUrls(service: ServiceName | null): string[] {
   return devNodes(service).urls;
 }
 
-/** The SDK client for a command of `service`. */
+/** The SDK client for a command of `service`. `longRunning` (lock run, elect, member add
+ * --wait) learns the other nodes from /v1/cluster to fail over between them while it runs;
+ * a one-shot command does not: its first node either answers (forwarding when it must) or
+ * is down, and then cannot tell it the others either. */
 export function clientFor(cmd: Command, service: ServiceName,
-  extra: Partial<DsyncClientOptions> = {}): DsyncClient {
+  o: { longRunning?: boolean } = {}): DsyncClient {
   const { from: _from, ...where } = endpointsFor(cmd, service);
   const g = globalOptions(cmd);
   return new DsyncClient({ ...where, ...(g.timeout === undefined ? {} : { timeoutMs: g.timeout }),
-    ...extra });
+    discover: o.longRunning === true });
 }

@@ -484,3 +484,16 @@ export function systemUrlsOf(cfg: NodeConfig): SystemUrls {
   if (own.length > 0) out[cfg.service] = own;
   return out;
 }
+
+/** What a new leader extends every lease by: two election timeouts, the longest a failover
+ * takes, and the bound on clock skew between pods that the lease rules rest on
+ * (docs/locks.md, "Guarantees"; the queue's visibility leases follow the same rule). Refused
+ * past `maxMs`, naming the service. */
+export function leaderLeaseExtensionMs(cfg: NodeConfig, maxMs: number): number {
+  const ms = 2 * electionTimeoutMs(cfg);
+  if (ms > maxMs) {
+    fieldError(['electionTicks'], `two election timeouts (${ms} ms) must not exceed ${maxMs} ` +
+      `ms for the ${cfg.service} service: lower electionTicks or tickMs`, cfg.electionTicks);
+  }
+  return ms;
+}

@@ -11,7 +11,8 @@ import { createApp } from '../http/app.js';
 import { closeServer, startServer, type RunningServer } from '../http/server.js';
 import type { Metrics } from '../observability/metrics.js';
 import { HashRing } from '../ring/hash-ring.js';
-import { PeerTransport } from '../transport/peer-transport.js';
+import { nodePeerTransport } from '../runtime/node-transport.js';
+import type { PeerTransport } from '../transport/peer-transport.js';
 import { createCacheMetrics } from './cache-metrics.js';
 import { registerCacheRoutes } from './cache-routes.js';
 import { CacheShell } from './cache-shell.js';
@@ -40,13 +41,8 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
   const ring = new HashRing(memberIds);
   if (!ring.hasNode(cfg.nodeId)) ring.addNode(cfg.nodeId);
   const { incarnation, record } = nextIncarnation(cfg.dataDir);
-  const transport = new PeerTransport({
-    nodeId: cfg.nodeId, listen: { host: cfg.peerHost, port: cfg.peerPort },
-    peers: new Map(cfg.peers.filter((p) => p.id !== cfg.nodeId)
-      .map((p) => [p.id, { host: p.host, port: p.peerPort }] as const)),
-    clusterToken: cfg.clusterToken, sendQueueBytesMax: CACHE_SEND_QUEUE_BYTES_MAX,
-    frameBytesMax: CACHE_FRAME_BYTES_MAX, reconnectMsMin: 50, reconnectMsMax: 2000, logger,
-  });
+  const transport = nodePeerTransport(cfg, logger,
+    { sendQueueBytesMax: CACHE_SEND_QUEUE_BYTES_MAX, frameBytesMax: CACHE_FRAME_BYTES_MAX });
   let shell: CacheShell | null = null;
   const cacheMetrics = createCacheMetrics(metrics.registry, () => {
     if (shell === null) throw new Error('cache metrics scraped before start');

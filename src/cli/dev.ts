@@ -1,4 +1,5 @@
-// `dsync dev`: a complete local system on loopback. Starts every node as its own process
+// `dsync dev`: a complete local system on loopback (3 lock, 3 queue and 3 cache nodes by
+// default, on the ports of API.md). Starts every node as its own process
 // (`dsync serve`), writes DIR/cluster.json so tools can kill and restart any node, prints the
 // endpoints and the cluster page's URL, and stops everything on Ctrl-C. It never restarts a
 // node that dies. Every node gets the URLs of all the others (DSYNC_SYSTEM_URLS), so the page
@@ -17,6 +18,9 @@ export interface DevOptions {
   readonly dir: string;
   readonly services: ReadonlyArray<'lock' | 'queue' | 'cache'>;
   readonly binPath: string;
+  /** Added to every default port (HTTP and peer), so that two systems can run side by side
+   * (tests use it to stay off the default ports). Default 0. */
+  readonly portOffset?: number;
   readonly extraEnv?: Record<string, string>;
   readonly out?: NodeJS.WritableStream;
 }
@@ -68,9 +72,9 @@ export function planDevNodes(o: DevOptions, dir: string, cacheEnv: Record<string
 function plan(o: DevOptions, dir: string, cacheEnv: Record<string, string>): DevNode[] {
   const nodes: DevNode[] = [];
   for (const service of o.services) {
+    const base = BASE_HTTP_PORT[service] + (o.portOffset ?? 0);
     const specs = Array.from({ length: NODES_PER_SERVICE }, (_, i) => ({
-      id: `${service}-${i}`, httpPort: BASE_HTTP_PORT[service] + i,
-      peerPort: BASE_HTTP_PORT[service] + i + PEER_PORT_OFFSET,
+      id: `${service}-${i}`, httpPort: base + i, peerPort: base + i + PEER_PORT_OFFSET,
     }));
     const peers = specs.map((s) => `${s.id}=127.0.0.1:${s.httpPort}:${s.peerPort}`).join(',');
     for (const s of specs) {

@@ -33,18 +33,20 @@ addServeCommand(program);
 program.command('dev')
   .description('start a complete local system on loopback (3 nodes per service)')
   .option('--dir <dir>', 'where data, logs and cluster.json go', DEFAULT_DEV_DIR)
-  .option('--services <list>', 'which services to start', 'lock,cache')
-  .action(async (o: { dir: string; services: string }) => {
+  .option('--services <list>', 'which services to start', 'lock,queue,cache')
+  .option('--port-offset <n>', 'add n to every default port (run a second system beside)', '0')
+  .action(async (o: { dir: string; services: string; portOffset: string }) => {
+    const portOffset = Number(o.portOffset);
+    if (!Number.isSafeInteger(portOffset) || portOffset < 0 || portOffset > 50_000) {
+      program.error('--port-offset must be an integer from 0 to 50000', { exitCode: 2 });
+    }
     const services = o.services.split(',').map((s) => s.trim()) as Array<'lock' | 'queue' | 'cache'>;
     for (const s of services) {
-      if (s === 'queue') {
-        program.error('the queue service is not available in this build yet', { exitCode: 2 });
-      }
-      if (!['lock', 'cache'].includes(s)) {
-        program.error(`unknown service "${s}": choose from lock, cache`, { exitCode: 2 });
+      if (!['lock', 'queue', 'cache'].includes(s)) {
+        program.error(`unknown service "${s}": choose from lock, queue, cache`, { exitCode: 2 });
       }
     }
-    await runDev({ dir: o.dir, services, binPath: join(root, 'bin', 'dsync.js') });
+    await runDev({ dir: o.dir, services, portOffset, binPath: join(root, 'bin', 'dsync.js') });
   });
 
 addStatusCommand(program);

@@ -30,10 +30,6 @@ export function addServeCommand(program: Command): void {
       if (err instanceof DsyncError) program.error(`dsync serve: ${err.message}`, { exitCode: 2 });
       throw err;
     }
-    if (cfg.service === 'queue') {
-      program.error('dsync serve: the queue service is not available in this build yet',
-        { exitCode: 2 });
-    }
     const { createLogger } = await import('../observability/logger.js');
     const { createMetrics } = await import('../observability/metrics.js');
     const { DEFAULT_SHUTDOWN_SIGNALS, onShutdown } = await import('../observability/shutdown.js');
@@ -57,6 +53,13 @@ export function addServeCommand(program: Command): void {
       onShutdown(DEFAULT_SHUTDOWN_SIGNALS,
         [{ name: 'drain and stop cache node', run: () => node.stop(), timeoutMs: 20_000 }],
         { logger });
+      return;
+    }
+    if (cfg.service === 'queue') {
+      const { startQueueNode } = await import('../queue/queue-node.js');
+      const node = await startQueueNode(cfg, logger, metrics);
+      onShutdown(DEFAULT_SHUTDOWN_SIGNALS,
+        [{ name: 'stop queue node', run: () => node.stop(), timeoutMs: 15_000 }], { logger });
       return;
     }
     const { startLockNode } = await import('../lock/lock-node.js');

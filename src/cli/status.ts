@@ -1,7 +1,8 @@
 // `dsync status`: one row per node of every service — service, id, Raft state, term, leader,
 // lag — from each node's /health. Given one node of a service it finds the others through
 // GET /v1/cluster. A queue node, with one Raft group per partition, reports `partitions`:
-// its row says how many it hosts and leads, and -o json/yaml keep them all.
+// its row says how many it hosts and leads; a second table has one row per partition (leader,
+// term, its replicas' states, lag), and -o json/yaml keep them all.
 import type { Command } from 'commander';
 import { DsyncError, nodeHealth, type NodeHealth } from '../client/index.js';
 import { nodeCaller } from '../client/health.js';
@@ -104,10 +105,47 @@ function stateOf(s: NodeStatus): string {
 }
 
 export function statusText(rows: readonly NodeStatus[]): string {
-  return table(rows, [['service', (s) => s.service ?? '?'], ['node', (s) => s.node ?? '?'],
+  const nodes = table(rows, [['service', (s) => s.service ?? '?'], ['node', (s) => s.node ?? '?'],
     ['url', (s) => s.url], ['state', stateOf], ['term', (s) => s.raft?.term ?? ''],
     ['leader', (s) => (s.raft ? s.raft.leader ?? '-' : '')],
     ['commit', (s) => s.raft?.commitIndex ?? ''], ['lag', (s) => s.lag ?? '']]);
+  const partitions = partitionRows(rows);
+  return partitions.length === 0 ? nodes : `${nodes}\n\nqueue partitions\n${table(partitions,
+    [['partition', (r) => r.partition], ['leader', (r) => r.leader], ['term', (r) => r.term],
+      ['replicas', (r) => r.replicas], ['commit', (r) => r.commit], ['lag', (r) => r.lag]])}`;
+}
+
+interface PartitionStatus {
+  readonly partition: number;
+  readonly leader: string;
+  readonly term: number;
+  readonly replicas: string;
+  readonly commit: number | string;
+  readonly lag: number | string;
+}
+
+type PartitionHealth = NonNullable<NodeHealth['partitions']>[number] &
+  { readonly commitIndex?: number; readonly appliedIndex?: number };
+
+/** One row per queue partition: its leader and term as its replicas see them (the highest
+ * term wins), each replica's state, and how far the slowest replica's applied index is
+ * behind the highest commit index any of them knows (blank when the pods do not say). */
+export function partitionRows(rows: readonly NodeStatus[]): PartitionStatus[] {
+  const by = new Map<number, Array<{ node: string; p: PartitionHealth }>>();
+  for (const r of rows) {
+    for (const p of (r.partitions ?? []) as readonly PartitionHealth[]) {
+      by.set(p.partition, [...(by.get(p.partition) ?? []), { node: r.node ?? r.url, p }]);
+    }
+  }
+  return [...by].sort((a, b) => a[0] - b[0]).map(([partition, list]) => {
+    const newest = list.reduce((a, b) => (b.p.term > a.p.term ? b : a));
+    const commits = list.map((x) => x.p.commitIndex).filter((c) => c !== undefined);
+    const commit = commits.length === 0 ? '' : Math.max(...commits);
+    const lag = commit === '' ? ''
+      : Math.max(...list.map((x) => commit - (x.p.appliedIndex ?? commit)));
+    return { partition, leader: newest.p.leader ?? '-', term: newest.p.term,
+      replicas: list.map((x) => `${x.node}:${x.p.state}`).join(' '), commit, lag };
+  });
 }
 
 export function addStatusCommand(program: Command): void {

@@ -5,10 +5,10 @@
 // cluster id, in `identity.json` beside the node's data (written to a temp file, fsynced,
 // renamed, directory fsynced). A volume that belongs to another cluster is refused.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename } from 'node:fs/promises';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DsyncError } from '../errors.js';
-import { FsSync } from '../storage/fs-sync.js';
+import { FsSync, writeFileDurably } from '../storage/fs-sync.js';
 
 export const IDENTITY_FILE = 'identity.json';
 const IDENTITY_VERSION = 1;
@@ -109,16 +109,7 @@ function parseIdentity(path: string, text: string): NodeIdentity {
 }
 
 async function writeIdentity(dir: string, id: NodeIdentity, sync: FsSync): Promise<void> {
-  const tmp = join(dir, `${IDENTITY_FILE}.tmp`);
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(`${JSON.stringify(id, null, 2)}\n`);
-    await sync.file(fh);
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(dir, IDENTITY_FILE));
-  await sync.dir(dir);
+  await writeFileDurably(dir, IDENTITY_FILE, `${JSON.stringify(id, null, 2)}\n`, sync, 0o600);
 }
 
 /** Reads the identity of the volume, or makes one on first boot; refuses another cluster's

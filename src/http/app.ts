@@ -100,6 +100,14 @@ export function createApp(opts: CreateAppOptions): App {
   return { app, router, overview, close: () => overview.close() };
 }
 
+/** An AbortSignal that fires when the client closes the connection before the answer (a
+ * blocking call then stops waiting for nobody). */
+export function clientAbortSignal(ctx: Context | AppContext): AbortSignal {
+  const ac = new AbortController();
+  ctx.res.once('close', () => { if (!ctx.res.writableFinished) ac.abort(); });
+  return ac.signal;
+}
+
 /** The request body as a JSON object (no body = `{}`), else 400 INVALID_ARGUMENT. */
 export function objectBody(ctx: Context | AppContext): Record<string, unknown> {
   return asObjectBody((ctx.state as AppState).body);

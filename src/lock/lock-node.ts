@@ -2,18 +2,19 @@
 // HTTP API, and a graceful shutdown that hands leadership over first.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { InvalidArgumentError, UnavailableError } from '../errors.js';
+import { UnavailableError } from '../errors.js';
 import type { NodeConfig } from '../config.js';
-import { electionTimeoutMs, peerHttpUrl, systemUrlsOf } from '../config.js';
+import { electionTimeoutMs, leaderLeaseExtensionMs, peerHttpUrl, systemUrlsOf } from '../config.js';
 import { createApp } from '../http/app.js';
 import { Forwarder, isForwarded, type LeaderOnly } from '../http/forward.js';
 import { closeServer, startServer, type RunningServer } from '../http/server.js';
 import type { Metrics } from '../observability/metrics.js';
+import { handOverLeadership } from '../runtime/hand-over.js';
+import { nodePeerTransport } from '../runtime/node-transport.js';
 import { RaftHost } from '../runtime/raft-host.js';
 import type { RaftGroup } from '../runtime/raft-group.js';
 import { registerClusterRoutes } from '../runtime/cluster-routes.js';
 import { raftObserver } from '../runtime/raft-observer.js';
-import { PeerTransport } from '../transport/peer-transport.js';
 import { LOCK_EXTEND_MS_MAX } from './commands.js';
 import { DEFAULT_LOCK_LIMITS } from './lock-table-limits.js';
 import { createLockMetrics } from './lock-metrics.js';
@@ -26,16 +27,9 @@ export const WAITING_REQUESTS_MAX = 10_000;
 /** Leader checks for due leases and wait deadlines this often. */
 export const LOCK_DUTY_INTERVAL_MS = 25;
 
-/** What a new leader extends every lease by: two election timeouts, the longest a failover
- * takes, and the bound on clock skew between pods that the lease rules rest on
- * (docs/locks.md, "Guarantees"). */
+/** What a new leader extends every lease by (config.ts leaderLeaseExtensionMs). */
 export function leaseExtensionMs(cfg: NodeConfig): number {
-  const ms = 2 * electionTimeoutMs(cfg);
-  if (ms > LOCK_EXTEND_MS_MAX) {
-    throw new InvalidArgumentError('electionTicks', `two election timeouts (${ms} ms) must not ` +
-      `exceed ${LOCK_EXTEND_MS_MAX} ms for the lock service: lower electionTicks or tickMs`);
-  }
-  return ms;
+  return leaderLeaseExtensionMs(cfg, LOCK_EXTEND_MS_MAX);
 }
 
 export interface RunningLockNode {
@@ -46,13 +40,8 @@ export interface RunningLockNode {
 
 export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Metrics):
   Promise<RunningLockNode> {
-  const peers = new Map(cfg.peers.filter((p) => p.id !== cfg.nodeId)
-    .map((p) => [p.id, { host: p.host, port: p.peerPort }] as const));
-  const transport = new PeerTransport({
-    nodeId: cfg.nodeId, listen: { host: cfg.peerHost, port: cfg.peerPort }, peers,
-    clusterToken: cfg.clusterToken, sendQueueBytesMax: 64 * 1024 * 1024,
-    frameBytesMax: 32 * 1024 * 1024, reconnectMsMin: 50, reconnectMsMax: 2000, logger,
-  });
+  const transport = nodePeerTransport(cfg, logger,
+    { sendQueueBytesMax: 64 * 1024 * 1024, frameBytesMax: 32 * 1024 * 1024 });
   const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs);
   const sm = new LockStateMachine(DEFAULT_LOCK_LIMITS,
     { leaseExtensionMs: leaseExtensionMs(cfg) });
@@ -128,7 +117,7 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
   return {
     group, server,
     stop: async () => {
-      await handOverLeadership(group, logger, electionTimeoutMs(cfg) * 2);
+      await handOverLeadership([group], logger, electionTimeoutMs(cfg) * 2);
       service.stop();
       await closeServer(server.server);
       await closeApp();
@@ -137,20 +126,4 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
       await transport.close();
     },
   };
-}
-
-/** On SIGTERM a leader transfers leadership to its most caught-up follower first, so that
- * clients see a handover instead of an election timeout. */
-async function handOverLeadership(group: RaftGroup, logger: Logger, timeoutMs: number):
-  Promise<void> {
-  if (!group.isLeader()) return;
-  const s = group.status();
-  const best = Object.entries(s.progress ?? {})
-    .filter(([id]) => id !== s.id && s.config.voters.includes(id))
-    .sort((a, b) => b[1].match - a[1].match)[0];
-  if (!best) return;
-  logger.info({ to: best[0] }, 'transferring leadership before shutdown');
-  group.transferLeadership(best[0]);
-  const deadline = Date.now() + timeoutMs;
-  while (group.isLeader() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }

@@ -1,8 +1,8 @@
 // HTTP routes of the lock service (API.md, "Locks"). Followers forward to the leader.
 import { z } from 'zod';
 import { InvalidArgumentError } from '../errors.js';
-import type { AppContext, AppRouter } from '../http/app.js';
-import { objectBody } from '../http/app.js';
+import type { AppRouter } from '../http/app.js';
+import { clientAbortSignal, objectBody } from '../http/app.js';
 import type { LeaderOnly } from '../http/forward.js';
 import {
   clientIdOf, durationMs, nameSchema, ownerSchema, parseName, parseWith, textSchema,
@@ -40,13 +40,6 @@ export interface LockRouteDeps {
   readonly leaderOnly: LeaderOnly;
 }
 
-/** An AbortSignal that fires when the client closes the connection before the answer. */
-function clientGone(ctx: AppContext): AbortSignal {
-  const ac = new AbortController();
-  ctx.res.once('close', () => { if (!ctx.res.writableFinished) ac.abort(); });
-  return ac.signal;
-}
-
 export function registerLockRoutes(router: AppRouter, d: LockRouteDeps): void {
   router.post('/v1/locks/:name/acquire', (ctx) => {
     const name = parseName(ctx.params.name, 'name');
@@ -55,7 +48,7 @@ export function registerLockRoutes(router: AppRouter, d: LockRouteDeps): void {
     return d.leaderOnly(ctx, () => d.service.acquire({
       name, owner: b.owner, mode: b.mode, ttlMs: b.ttlMs, waitMs: b.waitMs,
       ...(b.requestId === undefined ? {} : { requestId: b.requestId }),
-    }, clientId, clientGone(ctx)), { waitMs: b.waitMs });
+    }, clientId, clientAbortSignal(ctx)), { waitMs: b.waitMs });
   });
   router.post('/v1/locks/:name/release', (ctx) => {
     const name = parseName(ctx.params.name, 'name');

@@ -4,7 +4,7 @@
 // of its term can expire a lease before the extension (docs/locks.md, "Guarantees").
 import { assert } from '../assert.js';
 import type { ApplyContext, StateMachine } from '../runtime/state-machine.js';
-import { decode, encode } from '../runtime/envelope.js';
+import { decode, encode, readTermHeader, withTermHeader } from '../runtime/envelope.js';
 import { LockTable, type LockLimits } from './lock-table.js';
 import { LOCK_EXTEND_MS_MAX, type LockCommand, type LockEvent, type LockResult } from './commands.js';
 
@@ -16,11 +16,10 @@ export interface LockStateMachineOptions {
   readonly leaseExtensionMs: number;
 }
 
-/** Snapshot bytes: a version byte, extendedInTerm as a float64 (big-endian), then the table's
- * own bytes. A snapshot written before extendedInTerm was kept is the table's bytes alone:
- * JSON, which starts with '{' and never with the version byte. */
+/** Snapshot bytes: withTermHeader(extendedInTerm, the table's bytes). A snapshot written
+ * before extendedInTerm was kept is the table's bytes alone: JSON, which starts with '{' and
+ * never with the version byte. */
 const SNAPSHOT_VERSION = 2;
-const SNAPSHOT_HEADER_BYTES = 9;
 
 export class LockStateMachine implements StateMachine {
   table: LockTable;
@@ -65,24 +64,12 @@ export class LockStateMachine implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    const table = this.table.snapshot();
-    const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + table.length);
-    out[0] = SNAPSHOT_VERSION;
-    new DataView(out.buffer).setFloat64(1, this.extendedInTerm);
-    out.set(table, SNAPSHOT_HEADER_BYTES);
-    return out;
+    return withTermHeader(SNAPSHOT_VERSION, this.extendedInTerm, this.table.snapshot());
   }
 
   restore(data: Uint8Array): void {
-    if (data[0] !== SNAPSHOT_VERSION) {
-      this.table = LockTable.restore(data, this.limits);
-      this.extendedInTerm = 0;
-      return;
-    }
-    assert(data.length >= SNAPSHOT_HEADER_BYTES, 'lock snapshot: a 9-byte header');
-    const term = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(1);
-    assert(Number.isSafeInteger(term) && term >= 0, 'lock snapshot: extendedInTerm');
-    this.table = LockTable.restore(data.subarray(SNAPSHOT_HEADER_BYTES), this.limits);
-    this.extendedInTerm = term;
+    const h = readTermHeader(data, SNAPSHOT_VERSION);
+    this.table = LockTable.restore(h?.body ?? data, this.limits);
+    this.extendedInTerm = h?.term ?? 0;
   }
 }

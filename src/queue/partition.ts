@@ -32,6 +32,7 @@ import {
 } from './partition-core.js';
 import { checkPartitionInvariants } from './partition-invariants.js';
 import { MESSAGE_OVERHEAD_BYTES, type PartitionLimits } from './partition-limits.js';
+import { publishRefusalOf, topicRefusalOf } from './partition-precheck.js';
 import { formatReceipt, parseReceipt, receiptTag } from './partition-receipt.js';
 import { decodePartitionState, encodePartitionState } from './partition-snapshot.js';
 import type { PartitionState } from './partition-state.js';
@@ -397,6 +398,17 @@ export class QueuePartition extends PartitionCore {
   /** GET /v1/queues/{topic}: null for a topic that never existed (the shell answers 404). */
   topicView(topic: string): TopicView | null {
     return topicViewOf(this.s, topic);
+  }
+
+  /** Before proposing a publish: the bound it would certainly hit now, or null (the shell
+   * answers without proposing; the command checks again when it applies). */
+  publishRefusal(topic: string, messages: readonly PublishMessage[]): QueueResult | null {
+    return publishRefusalOf(this.s, topic, messages);
+  }
+
+  /** Before proposing what creates a topic (PUT): the bound it would hit now, or null. */
+  topicRefusal(topic: string): QueueResult | null {
+    return topicRefusalOf(this.s, topic);
   }
 
   config(topic: string): TopicConfigView | null {

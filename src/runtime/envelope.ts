@@ -74,3 +74,28 @@ export function encode(value: unknown): Uint8Array {
 export function decode<T>(bytes: Uint8Array): T {
   return packr.unpack(bytes) as T;
 }
+
+/** State machine snapshots that carry the term of a new leader's last start commands (so a
+ * restart does not repeat them): a version byte, the term as a float64 (big-endian), then the
+ * machine's own bytes. */
+const TERM_HEADER_BYTES = 9;
+
+export function withTermHeader(version: number, term: number, body: Uint8Array): Uint8Array {
+  assert(Number.isSafeInteger(term) && term >= 0, 'snapshot term is a non-negative integer');
+  const out = new Uint8Array(TERM_HEADER_BYTES + body.length);
+  out[0] = version;
+  new DataView(out.buffer).setFloat64(1, term);
+  out.set(body, TERM_HEADER_BYTES);
+  return out;
+}
+
+/** The term and the machine's bytes of a snapshot written by withTermHeader, or null when
+ * `data` does not start with `version` (a snapshot written before the header existed). */
+export function readTermHeader(data: Uint8Array, version: number):
+  { term: number; body: Uint8Array } | null {
+  if (data[0] !== version) return null;
+  assert(data.length >= TERM_HEADER_BYTES, 'snapshot: a 9-byte header');
+  const term = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(1);
+  assert(Number.isSafeInteger(term) && term >= 0, 'snapshot: the term in its header');
+  return { term, body: data.subarray(TERM_HEADER_BYTES) };
+}

@@ -153,6 +153,8 @@ export class RaftGroup {
   private draining = false;
   private closed = false;
   private snapshotting = false;
+  /** requestSnapshot() was called: the next ready loop snapshots whatever is applied. */
+  private snapshotAsked = false;
   private savedHardState: HardState | null = null;
   private deferredHardState: HardState | null = null;
   private readonly appliedWaiters: Array<{ index: number; resolve(): void }> = [];
@@ -277,6 +279,15 @@ export class RaftGroup {
       }, timeoutMs);
       this.appliedWaiters.push(w);
     });
+  }
+
+  /** Asks for a snapshot of everything applied, and a compaction, on the next turn of the
+   * ready loop, whatever snapshotEntries says (status().firstIndex moves past 1 once done).
+   * A member added afterwards then starts from a snapshot, which carries the group's
+   * configuration: its log alone would be read against its own, unrelated bootstrap. */
+  requestSnapshot(): void {
+    this.snapshotAsked = true;
+    this.schedule();
   }
 
   transferLeadership(to: NodeId): void {
@@ -580,7 +591,9 @@ export class RaftGroup {
 
   private async maybeSnapshot(): Promise<void> {
     const every = this.opts.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES;
-    if (this.snapshotting || this.applied - this.snapshotIndex < every) return;
+    const asked = this.snapshotAsked && this.applied > this.snapshotIndex;
+    if (this.snapshotting || (!asked && this.applied - this.snapshotIndex < every)) return;
+    this.snapshotAsked = false;
     this.snapshotting = true;
     try {
       const snap: Snapshot = {

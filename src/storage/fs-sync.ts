@@ -1,6 +1,7 @@
 // Every fsync the storage issues goes through here, so that the count in stats() is the
 // disk's real cost and `fsync: false` (benchmarks only) turns all of them off in one place.
-import { open } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
 
 export class FsSync {
@@ -44,4 +45,20 @@ export async function writeFully(fh: FileHandle, buf: Buffer, position: number):
     if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten} at ${position + done}`);
     done += bytesWritten;
   }
+}
+
+/** Replaces `dir/name` with `text` atomically: a temp file written and synced, renamed over
+ * the old one, the directory synced. A crash leaves the old file or the new one, never half. */
+export async function writeFileDurably(dir: string, name: string, text: string, sync: FsSync,
+  mode = 0o644): Promise<void> {
+  const tmp = join(dir, `${name}.tmp`);
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(text);
+    await sync.file(fh);
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, join(dir, name));
+  await sync.dir(dir);
 }

@@ -73,7 +73,8 @@ export function bodyFields(o: Operation): BodyField[] {
         ...(typeof p.maximum === 'number' ? { maximum: p.maximum } : {}) });
     }
     for (const alt of [...(s.oneOf as unknown[] | undefined) ?? [],
-      ...(s.anyOf as unknown[] | undefined) ?? []]) collect(alt, where);
+      ...(s.anyOf as unknown[] | undefined) ?? [],
+      ...(s.allOf as unknown[] | undefined) ?? []]) collect(alt, where);
   };
   collect(json.schema, `${o.method} ${o.path} body`);
   return [...fields.values()];

@@ -112,6 +112,7 @@ export class PartitionDuties {
     const next = missing[0];
     if (next !== undefined) {
       if (s.firstIndex <= 1) {
+        st.lastChangeMs = nowMs;
         h.group.requestSnapshot();
         return true;
       }

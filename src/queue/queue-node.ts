@@ -3,7 +3,7 @@
 // forwarding to each partition's leader, the leaders' duties (expiry, preferred leaders,
 // following the placement), and a graceful shutdown that hands every leadership over first.
 import type { Logger } from 'pino';
-import { InvalidArgumentError, UnavailableError } from '../errors.js';
+import { DsyncError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../errors.js';
 import type { NodeConfig } from '../config.js';
 import { electionTimeoutMs, leaderLeaseExtensionMs, peerHttpUrl } from '../config.js';
 import { createApp, type AppContext } from '../http/app.js';
@@ -140,26 +140,7 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
   const directory = new LeaderDirectory({ urlOf: (id) => urlOf.get(id),
     freshMs: LEADER_VIEW_FRESH_MS, timeoutMs: 1000, logger });
 
-  const onLeader: OnLeader = async (ctx, topic, local, opts = {}) => {
-    const p = partitionOf(topic, cfg.partitions);
-    const h = hosted.get(p);
-    if (h?.group.isLeader() === true) {
-      await local(h);
-      return;
-    }
-    const leader = h !== undefined ? h.group.leaderId()
-      : (await directory.leaderOf(p, desired(p)))?.leader ?? null;
-    if (leader === null || leader === cfg.nodeId || isForwarded(ctx)) {
-      throw new UnavailableError(leader === null || leader === cfg.nodeId
-        ? `partition ${p} has no leader yet (election in progress or no quorum); retry in a ` +
-          'second'
-        : `the leader of partition ${p} is changing; retry in a second`,
-      { partition: p, leader });
-    }
-    // A long poll may wait up to its (validated) waitMs at the leader.
-    await forwardTo(ctx, leader, cfg.requestTimeoutMs + (opts.waitMs ?? 0));
-    if (h === undefined && ctx.status === 503) directory.forget(p);
-  };
+  const onLeader = leaderRouter({ cfg, hosted, desired, directory, forwardTo });
 
   const { app } = createApp({
     service: 'queue', nodeId: cfg.nodeId, logger, metrics, bodyBytesMax: cfg.bodyBytesMax,
@@ -188,6 +169,90 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
       await host.close();
       await transport.close();
     },
+  };
+}
+
+/** Time a request may spend waiting for its partition's leadership to settle (an election,
+ * a transfer to the preferred leader) before it is answered 503. */
+export const LEADER_SETTLE_MS_MAX = 3_000;
+/** How often a request waiting for a leader looks again. */
+const LEADER_POLL_MS = 25;
+
+interface RouterDeps {
+  readonly cfg: NodeConfig;
+  readonly hosted: ReadonlyMap<number, HostedPartition>;
+  readonly desired: (p: number) => readonly NodeId[];
+  readonly directory: LeaderDirectory;
+  readonly forwardTo: ForwardTo;
+}
+
+/** Whether an error says the command never entered the log because leadership moved: then
+ * any command, publish included, may be tried again on the new leader. */
+function movedAway(err: unknown): boolean {
+  return err instanceof DsyncError && err.code === 'NOT_LEADER';
+}
+
+/** Whether a relayed answer is the 503 of a pod that was no longer the leader. */
+function relayedNotLeader(ctx: AppContext): boolean {
+  if (ctx.status !== 503 || !Buffer.isBuffer(ctx.body)) return false;
+  try {
+    const e = (JSON.parse(ctx.body.toString('utf8')) as { error?: { reason?: unknown } }).error;
+    return e?.reason === 'not_leader';
+  } catch {
+    return false;
+  }
+}
+
+/** Serves a request on its partition's leader: here when this pod leads, else forwarded. While
+ * leadership moves (no leader known, a leader that just handed over), the request waits up
+ * to LEADER_SETTLE_MS_MAX (and two election timeouts) for the new leader and goes there: a
+ * command refused as NOT_LEADER never entered the log, so trying it again is safe. */
+function leaderRouter(d: RouterDeps): OnLeader {
+  const { cfg, hosted, directory } = d;
+  const settleMs = Math.min(LEADER_SETTLE_MS_MAX, 2 * electionTimeoutMs(cfg),
+    cfg.requestTimeoutMs);
+  return async (ctx, topic, local, opts = {}) => {
+    const p = partitionOf(topic, cfg.partitions);
+    const settleBy = Date.now() + settleMs;
+    let forwarded = false;
+    const settling = async (): Promise<boolean> => {
+      if (Date.now() >= settleBy) return false;
+      await new Promise((r) => setTimeout(r, LEADER_POLL_MS));
+      return true;
+    };
+    for (;;) {
+      const h = hosted.get(p);
+      if (h?.group.isLeader() === true) {
+        try {
+          if (forwarded) {
+            // The answer relayed by a pod that was no longer the leader is not ours.
+            ctx.status = 200;
+            ctx.remove('Retry-After');
+          }
+          await local(h);
+          return;
+        } catch (err) {
+          if (movedAway(err) && await settling()) continue;
+          throw err;
+        }
+      }
+      const leader = h !== undefined ? h.group.leaderId()
+        : (await directory.leaderOf(p, d.desired(p)))?.leader ?? null;
+      if (leader === null || leader === cfg.nodeId) {
+        if (h === undefined) directory.forget(p);
+        if (await settling()) continue;
+        throw new UnavailableError(`partition ${p} has no leader yet (election in progress ` +
+          'or no quorum); retry in a second', { partition: p, leader: null });
+      }
+      // Forwarded here by a pod that took this one for the leader: it tries the new one.
+      if (isForwarded(ctx)) throw new NotLeaderError(leader, p);
+      // A long poll may wait up to its (validated) waitMs at the leader.
+      await d.forwardTo(ctx, leader, cfg.requestTimeoutMs + (opts.waitMs ?? 0));
+      forwarded = true;
+      if (ctx.status !== 503) return;
+      if (h === undefined) directory.forget(p);
+      if (!relayedNotLeader(ctx) || !await settling()) return;
+    }
   };
 }
 

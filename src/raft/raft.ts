@@ -808,7 +808,12 @@ export class RaftNode {
       return;
     }
     const wasPaused = pr.isPaused();
-    if (!pr.maybeUpdate(m.index)) {
+    // A probe answered at the match we already hold (a snapshot that ended our log caught
+    // the follower up) proves replication as much as one that moves it: without this an
+    // idle group would keep the follower probing, and a learner would never be promoted
+    // (etcd-io/raft's handleAppendEntries does the same).
+    const probedAtMatch = pr.state === 'probe' && m.index === pr.match;
+    if (!pr.maybeUpdate(m.index) && !probedAtMatch) {
       if (pr.state === 'replicate') pr.inflight.freeLE(m.index);
       return;
     }

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceName } from '../../src/config.js';
 import { HTTP_STATUS_BY_CODE } from '../../src/http/envelope.js';
 import { Cluster } from '../support/cluster.js';
+import { preferredLeaders, waitReady } from '../queue/queue-cluster.js';
 import type { BodyField } from '../support/openapi.js';
 import { rawRequest, type RawRequest, type RawResponse } from '../support/raw-http.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
@@ -27,11 +28,14 @@ interface FuzzTarget {
   /** Nodes: more than one, so that forwarding (lock) and remote homes (cache) are fuzzed. */
   readonly size: number;
   readonly redis?: boolean;
+  /** Extra `dsync serve` flags. */
+  readonly args?: readonly string[];
 }
 
 const TARGETS: readonly FuzzTarget[] = [
   { service: 'lock', size: 3 },
   { service: 'cache', size: 2, redis: true },
+  { service: 'queue', size: 3, args: ['--partitions', '4'] },
 ];
 
 /** Cases per route group and per property: seconds, not minutes, on two loaded cores. */
@@ -40,6 +44,12 @@ const RUNS_PER_PROPERTY = 200;
 const START_TIMEOUT_MS = 45_000;
 /** A blocking acquire may wait this long at most, so a contended fuzz lock costs little. */
 const FUZZ_WAIT_MS_MAX = 200;
+
+/** A queue cluster whose pods are ready and whose leader transfers after start are over. */
+async function queueSettled(nodes: Cluster['nodes'], partitions: number): Promise<void> {
+  await waitReady(nodes);
+  await preferredLeaders(nodes, partitions);
+}
 
 // ---- generators ---------------------------------------------------------------------------
 
@@ -94,6 +104,9 @@ function fuzzValue(f: BodyField): fc.Arbitrary<unknown> {
 const SANE: Readonly<Record<string, unknown>> = {
   owner: 'fuzz-owner', mode: 'shared', ttlMs: 60_000, waitMs: 0, requestId: 'fuzz-req',
   token: 1, value: { a: [1] },
+  body: { a: [1] }, messages: [{ body: 1, key: 'k' }], key: 'fuzz-key', dedupId: 'fuzz-dedup',
+  delayMs: 0, group: 'fuzz-group', max: 2, visibilityMs: 1000, receipts: ['1.1.abc'],
+  maxDeliveries: 3, retentionMs: 60_000,
 };
 
 /** Long waits would only slow the run down; what matters is the kind of value. */
@@ -238,10 +251,11 @@ for (const target of TARGETS) {
       redis = target.redis === true ? await startRedis() : null;
       cluster = await Cluster.start({
         service: target.service, size: target.size, startTimeoutMs: START_TIMEOUT_MS,
-        extraArgs: ['--unsafe-no-fsync'],
+        extraArgs: ['--unsafe-no-fsync', ...(target.args ?? [])],
         env: redis === null ? {} : { DSYNC_REDIS_URL: redis.url },
       });
       if (target.service === 'lock') await cluster.leader(20_000);
+      if (target.service === 'queue') await queueSettled(cluster.nodes, 4);
     });
     afterAll(async () => {
       await cluster?.stop();
@@ -255,6 +269,7 @@ for (const target of TARGETS) {
       let res = await rawRequest(port, req);
       if (res.status === 503) {
         if (target.service === 'lock') await cluster.leader(20_000);
+        if (target.service === 'queue') await queueSettled(cluster.nodes, 4);
         res = await rawRequest(port, req);
       }
       checkAnswer(req, res);

@@ -436,6 +436,26 @@ describe('§4 membership changes', () => {
     expect(net.node('d').status().config).toEqual({ voters: ['a', 'b', 'c', 'd'], learners: [] });
   });
 
+  it('a learner caught up by a snapshot of the whole log is promoted while the group is idle',
+    () => {
+      // Seen on queue partitions: the snapshot ended the log, so the probe after it moved the
+      // learner's match nowhere, the leader kept it in probe, and only a new proposal (which
+      // an idle partition never gets) would have promoted it. etcd-io/raft treats a probe
+      // answered at the current match as success.
+      const net = cluster();
+      net.propose('a', 'v');
+      const a = net.node('a');
+      net.add('d', emptyInit({ voters: ['a', 'b'], learners: [] }));
+      net.isolate('d');
+      a.proposeConfChange({ type: 'addLearner', node: 'd' });
+      net.deliver();
+      a.compact({ meta: a.snapshotMetaAt(a.status().applied), data: new Uint8Array([1]) });
+      net.heal();
+      net.tickAll(3);
+      expect(net.installed.get('d')).toHaveLength(1);
+      expect(a.status().config).toEqual({ voters: ['a', 'b', 'c', 'd'], learners: [] });
+    });
+
   it('learners neither vote nor count toward the quorum', () => {
     const net = new Net(['a', 'b', 'c', 'd'], {}, { voters: ABC, learners: ['d'] });
     // Hide d's acknowledgements so that the leader does not promote it yet.

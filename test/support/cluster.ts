@@ -116,6 +116,9 @@ export interface ClusterOptions {
   readonly nodeArgs?: (i: number) => string[];
   /** Start only the first N nodes now (the rest with node.start() later). Default: all. */
   readonly startNodes?: number;
+  /** How many of the nodes, from the first, the `--peers` list names (default: all). A node
+   * started later (or restarted) gets the list as it is then: see Cluster.setPeerCount. */
+  readonly peerCount?: number;
   readonly env?: NodeJS.ProcessEnv;
   /** How long each started node may take to answer /health (default 15 s; a loaded machine
    * can take longer just to load the node's code). */
@@ -130,7 +133,18 @@ export class Cluster {
   /** proxies.get(`${from}->${to}`): carries what `from` sends to `to`. */
   readonly proxies = new Map<string, FaultProxy>();
 
-  private constructor(readonly dir: string, readonly opts: ClusterOptions) {}
+  /** Nodes named by the `--peers` list of the next start of any node. */
+  private peerCount: number;
+
+  private constructor(readonly dir: string, readonly opts: ClusterOptions) {
+    this.peerCount = opts.peerCount ?? opts.size ?? 3;
+  }
+
+  /** Changes how many nodes the `--peers` list names from now on (growing a ring: restart
+   * the nodes that run, start the new ones). */
+  setPeerCount(n: number): void {
+    this.peerCount = n;
+  }
 
   static async start(opts: ClusterOptions): Promise<Cluster> {
     const size = opts.size ?? 3;
@@ -150,7 +164,7 @@ export class Cluster {
       }
     }
     for (const s of specs) {
-      const peersOf = (): string => specs.map((p) => {
+      const peersOf = (): string => specs.slice(0, c.peerCount).map((p) => {
         const peerPort = p.id === s.id || !opts.proxies ? p.peerPort
           : c.proxies.get(`${s.id}->${p.id}`)!.port;
         return `${p.id}=127.0.0.1:${p.httpPort}:${peerPort}`;

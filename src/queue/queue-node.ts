@@ -161,7 +161,7 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
     stop: async () => {
       clearInterval(dutyTimer);
       clearInterval(retireTimer);
-      longPolls.wakeAll();
+      service.stop();
       await handOverLeadership([...hosted.values()].map((h) => h.group), logger,
         electionTimeoutMs(cfg) * 2);
       await closeServer(server.server);

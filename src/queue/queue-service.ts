@@ -68,7 +68,15 @@ const LIMIT_ADVICE: Readonly<Record<string, string>> = {
 };
 
 export class QueueService {
+  private stopped = false;
+
   constructor(private readonly o: QueueServiceOptions) {}
+
+  /** Ends every long poll (they answer what they have: nothing) and parks no more. */
+  stop(): void {
+    this.stopped = true;
+    this.o.longPolls.wakeAll();
+  }
 
   async publish(h: HostedPartition, topic: string, messages: readonly PublishMessage[],
     clientId: string, requestId?: string): Promise<readonly string[]> {
@@ -84,7 +92,7 @@ export class QueueService {
    * receivable (or the deadline, the client leaving, leadership moving: then none). */
   async receive(h: HostedPartition, r: ReceiveRequest, signal?: AbortSignal):
     Promise<readonly DeliveredMessage[]> {
-    if (r.waitMs === 0) {
+    if (r.waitMs === 0 || this.stopped) {
       return this.nothingToReceive(h, r.topic, r.group) ? [] : this.receiveOnce(h, r);
     }
     const deadline = Date.now() + r.waitMs;
@@ -101,8 +109,8 @@ export class QueueService {
           }
         }
         const left = deadline - Date.now();
-        if (left <= 0 || !h.group.isLeader()) return [];
-        if (!await parked.wait(left, signal) || !h.group.isLeader()) return [];
+        if (left <= 0 || this.stopped || !h.group.isLeader()) return [];
+        if (!await parked.wait(left, signal) || this.stopped || !h.group.isLeader()) return [];
       }
     } finally {
       this.o.longPolls.unpark(parked);

@@ -3,11 +3,11 @@
 // forwarding to each partition's leader, the leaders' duties (expiry, preferred leaders,
 // following the placement), and a graceful shutdown that hands every leadership over first.
 import type { Logger } from 'pino';
-import { DsyncError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { NodeConfig } from '../config.js';
-import { electionTimeoutMs, leaderLeaseExtensionMs, peerHttpUrl } from '../config.js';
-import { createApp, type AppContext } from '../http/app.js';
-import { Forwarder, isForwarded } from '../http/forward.js';
+import { electionTimeoutMs, leaderLeaseExtensionMs, peerHttpUrl, systemUrlsOf } from '../config.js';
+import { createApp } from '../http/app.js';
+import { Forwarder } from '../http/forward.js';
 import { closeServer, startServer, type RunningServer } from '../http/server.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ClusterConfig, NodeId } from '../raft/types.js';
@@ -27,7 +27,9 @@ import {
 } from './queue-layout.js';
 import { DEFAULT_LONG_POLLS_MAX, LongPolls } from './queue-long-polls.js';
 import { createQueueMetrics } from './queue-metrics.js';
-import { registerQueueRoutes, type OnLeader } from './queue-routes.js';
+import { httpForwarding, leaderRouter } from './queue-forwarding.js';
+import { listTopics, type ListingDeps } from './queue-listing.js';
+import { registerQueueRoutes } from './queue-routes.js';
 import { QueueService, type HostedPartition } from './queue-service.js';
 
 /** Leaders check for due deadlines, preferred leaders and the placement this often. */
@@ -60,20 +62,6 @@ function layoutOf(cfg: NodeConfig): { pods: NodeId[]; sets: NodeId[][] } {
   }
   const replicas = Math.min(cfg.replicationFactor, pods.length);
   return { pods, sets: planPlacement(pods, cfg.partitions, replicas).sets };
-}
-
-/** The requests that leave this pod for another go through here, and only here. */
-export type ForwardTo = (ctx: AppContext, nodeId: NodeId, timeoutMs: number) => Promise<void>;
-
-function httpForwardTo(forwarder: Forwarder, cfg: NodeConfig): ForwardTo {
-  const urls = new Map(cfg.peers.map((p) => [p.id, peerHttpUrl(p)] as const));
-  return async (ctx, nodeId, timeoutMs) => {
-    const url = urls.get(nodeId);
-    if (url === undefined) {
-      throw new UnavailableError(`${nodeId} is not in this pod's peer list; retry shortly`);
-    }
-    await forwarder.forward(ctx, url, timeoutMs);
-  };
 }
 
 export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: Metrics):
@@ -135,18 +123,25 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
     reconcile: true });
   const forwarder = new Forwarder({ nodeId: cfg.nodeId, timeoutMs: cfg.requestTimeoutMs,
     metrics: metrics.http });
-  const forwardTo = httpForwardTo(forwarder, cfg);
+  const forwarding = httpForwarding(forwarder, cfg);
   const urlOf = new Map(cfg.peers.map((p) => [p.id, peerHttpUrl(p)] as const));
   const directory = new LeaderDirectory({ urlOf: (id) => urlOf.get(id),
     freshMs: LEADER_VIEW_FRESH_MS, timeoutMs: 1000, logger });
 
-  const onLeader = leaderRouter({ cfg, hosted, desired, directory, forwardTo });
+  const onLeader = leaderRouter({ cfg, hosted, desired, directory, forwarding });
+  const listing: ListingDeps = { partitions: cfg.partitions, hosted, service, forwarding,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    leaderOf: async (p) => hosted.get(p)?.group.leaderId() ??
+      (await directory.leaderOf(p, desired(p)))?.leader ?? null };
 
-  const { app } = createApp({
+  const { app, close: closeApp } = createApp({
     service: 'queue', nodeId: cfg.nodeId, logger, metrics, bodyBytesMax: cfg.bodyBytesMax,
+    systemUrls: systemUrlsOf(cfg),
     health: () => ({ partitionCount: cfg.partitions, partitions: healthOf(hosted) }),
     ready: () => readiness(cfg.nodeId, hosted),
-    routes: (router) => registerQueueRoutes(router, { service, onLeader }),
+    routes: (router) => registerQueueRoutes(router, { service, onLeader,
+      partitions: cfg.partitions, partitionOf: (topic) => partitionOf(topic, cfg.partitions),
+      listAll: (reqId) => listTopics(listing, reqId) }),
   });
   const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort });
   const dutyTimer = setInterval(() => duties.run(hosted.values()), QUEUE_DUTY_INTERVAL_MS);
@@ -165,94 +160,11 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
       await handOverLeadership([...hosted.values()].map((h) => h.group), logger,
         electionTimeoutMs(cfg) * 2);
       await closeServer(server.server);
+      await closeApp();
       await forwarder.close();
       await host.close();
       await transport.close();
     },
-  };
-}
-
-/** Time a request may spend waiting for its partition's leadership to settle (an election,
- * a transfer to the preferred leader) before it is answered 503. */
-export const LEADER_SETTLE_MS_MAX = 3_000;
-/** How often a request waiting for a leader looks again. */
-const LEADER_POLL_MS = 25;
-
-interface RouterDeps {
-  readonly cfg: NodeConfig;
-  readonly hosted: ReadonlyMap<number, HostedPartition>;
-  readonly desired: (p: number) => readonly NodeId[];
-  readonly directory: LeaderDirectory;
-  readonly forwardTo: ForwardTo;
-}
-
-/** Whether an error says the command never entered the log because leadership moved: then
- * any command, publish included, may be tried again on the new leader. */
-function movedAway(err: unknown): boolean {
-  return err instanceof DsyncError && err.code === 'NOT_LEADER';
-}
-
-/** Whether a relayed answer is the 503 of a pod that was no longer the leader. */
-function relayedNotLeader(ctx: AppContext): boolean {
-  if (ctx.status !== 503 || !Buffer.isBuffer(ctx.body)) return false;
-  try {
-    const e = (JSON.parse(ctx.body.toString('utf8')) as { error?: { reason?: unknown } }).error;
-    return e?.reason === 'not_leader';
-  } catch {
-    return false;
-  }
-}
-
-/** Serves a request on its partition's leader: here when this pod leads, else forwarded. While
- * leadership moves (no leader known, a leader that just handed over), the request waits up
- * to LEADER_SETTLE_MS_MAX (and two election timeouts) for the new leader and goes there: a
- * command refused as NOT_LEADER never entered the log, so trying it again is safe. */
-function leaderRouter(d: RouterDeps): OnLeader {
-  const { cfg, hosted, directory } = d;
-  const settleMs = Math.min(LEADER_SETTLE_MS_MAX, 2 * electionTimeoutMs(cfg),
-    cfg.requestTimeoutMs);
-  return async (ctx, topic, local, opts = {}) => {
-    const p = partitionOf(topic, cfg.partitions);
-    const settleBy = Date.now() + settleMs;
-    let forwarded = false;
-    const settling = async (): Promise<boolean> => {
-      if (Date.now() >= settleBy) return false;
-      await new Promise((r) => setTimeout(r, LEADER_POLL_MS));
-      return true;
-    };
-    for (;;) {
-      const h = hosted.get(p);
-      if (h?.group.isLeader() === true) {
-        try {
-          if (forwarded) {
-            // The answer relayed by a pod that was no longer the leader is not ours.
-            ctx.status = 200;
-            ctx.remove('Retry-After');
-          }
-          await local(h);
-          return;
-        } catch (err) {
-          if (movedAway(err) && await settling()) continue;
-          throw err;
-        }
-      }
-      const leader = h !== undefined ? h.group.leaderId()
-        : (await directory.leaderOf(p, d.desired(p)))?.leader ?? null;
-      if (leader === null || leader === cfg.nodeId) {
-        if (h === undefined) directory.forget(p);
-        if (await settling()) continue;
-        throw new UnavailableError(`partition ${p} has no leader yet (election in progress ` +
-          'or no quorum); retry in a second', { partition: p, leader: null });
-      }
-      // Forwarded here by a pod that took this one for the leader: it tries the new one.
-      if (isForwarded(ctx)) throw new NotLeaderError(leader, p);
-      // A long poll may wait up to its (validated) waitMs at the leader.
-      await d.forwardTo(ctx, leader, cfg.requestTimeoutMs + (opts.waitMs ?? 0));
-      forwarded = true;
-      if (ctx.status !== 503) return;
-      if (h === undefined) directory.forget(p);
-      if (!relayedNotLeader(ctx) || !await settling()) return;
-    }
   };
 }
 

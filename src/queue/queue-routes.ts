@@ -17,6 +17,7 @@ import {
   DELAY_MS_MAX, MAX_DELIVERIES_MAX, MAX_DELIVERIES_MIN, PUBLISH_BATCH_MAX, RECEIPTS_PER_COMMAND_MAX,
   RECEIVE_MAX, RETENTION_MS_MAX, RETENTION_MS_MIN, VISIBILITY_MS_MAX, VISIBILITY_MS_MIN,
 } from './partition-limits.js';
+import { LIST_TOPICS_MAX, type TopicListing } from './queue-listing.js';
 import { REDRIVE_REQUEST_MAX, type HostedPartition, type QueueService } from './queue-service.js';
 
 /** API.md: a long poll waits at most 20 s. */
@@ -55,13 +56,18 @@ const configSchema = z.object({
   retentionMs: durationMs(RETENTION_MS_MIN, RETENTION_MS_MAX).optional(),
 });
 
-/** Serves `local` on the leader of `topic`'s partition, else forwards the request there. */
-export type OnLeader = (ctx: AppContext, topic: string,
+/** Serves `local` on the leader of `partition`, else forwards the request there. */
+export type OnLeader = (ctx: AppContext, partition: number,
   local: (h: HostedPartition) => Promise<void>, opts?: { waitMs?: number }) => Promise<void>;
 
 export interface QueueRouteDeps {
   readonly service: QueueService;
   readonly onLeader: OnLeader;
+  /** P, and the partition of a topic. */
+  readonly partitions: number;
+  partitionOf(topic: string): number;
+  /** GET /v1/queues without a partition: every partition's topics. */
+  listAll(reqId: string): Promise<TopicListing>;
 }
 
 function topicOf(ctx: AppContext): string {
@@ -112,13 +118,25 @@ export function receiveAnswer(messages: readonly DeliveredMessage[]): string {
   return `{"messages":[${parts.join(',')}]}`;
 }
 
+/** `?partition=` of GET /v1/queues: an integer in 0..P-1, or null when absent. */
+function partitionQuery(ctx: AppContext, partitions: number): number | null {
+  const v = ctx.query.partition;
+  if (v === undefined) return null;
+  const n = typeof v === 'string' && /^\d{1,7}$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n >= partitions) {
+    throw new InvalidArgumentError('partition', `partition must be given once, as an integer ` +
+      `from 0 to ${partitions - 1}`);
+  }
+  return n;
+}
+
 export function registerQueueRoutes(router: AppRouter, d: QueueRouteDeps): void {
   const { service: s, onLeader } = d;
   router.post('/v1/queues/:topic/messages', (ctx) => {
     const topic = topicOf(ctx);
     const { messages, requestId: rid } = parsePublish(objectBody(ctx));
     const clientId = clientIdOf(ctx) ?? ANONYMOUS_CLIENT_ID;
-    return onLeader(ctx, topic, async (h) => {
+    return onLeader(ctx, d.partitionOf(topic), async (h) => {
       const ids = await s.publish(h, topic, messages, clientId, rid);
       ctx.status = 201;
       ctx.body = { ids };
@@ -127,7 +145,7 @@ export function registerQueueRoutes(router: AppRouter, d: QueueRouteDeps): void 
   router.post('/v1/queues/:topic/receive', (ctx) => {
     const topic = topicOf(ctx);
     const b = parseWith(receiveSchema, objectBody(ctx));
-    return onLeader(ctx, topic, async (h) => {
+    return onLeader(ctx, d.partitionOf(topic), async (h) => {
       const got = await s.receive(h, { topic, group: b.group, max: b.max, waitMs: b.waitMs,
         ...(b.visibilityMs === undefined ? {} : { visibilityMs: b.visibilityMs }) },
       clientAbortSignal(ctx));
@@ -138,34 +156,46 @@ export function registerQueueRoutes(router: AppRouter, d: QueueRouteDeps): void 
   router.post('/v1/queues/:topic/ack', (ctx) => {
     const topic = topicOf(ctx);
     const b = parseWith(ackSchema, objectBody(ctx));
-    return onLeader(ctx, topic, async (h) => {
+    return onLeader(ctx, d.partitionOf(topic), async (h) => {
       ctx.body = { acked: await s.ack(h, topic, b.group, b.receipts) };
     });
   });
   router.post('/v1/queues/:topic/nack', (ctx) => {
     const topic = topicOf(ctx);
     const b = parseWith(nackSchema, objectBody(ctx));
-    return onLeader(ctx, topic, async (h) => {
+    return onLeader(ctx, d.partitionOf(topic), async (h) => {
       ctx.body = { nacked: await s.nack(h, topic, b.group, b.receipts, b.delayMs) };
     });
   });
   router.post('/v1/queues/:topic/extend', (ctx) => {
     const topic = topicOf(ctx);
     const b = parseWith(extendSchema, objectBody(ctx));
-    return onLeader(ctx, topic, async (h) => {
+    return onLeader(ctx, d.partitionOf(topic), async (h) => {
       ctx.body = { extended: await s.extend(h, topic, b.group, b.receipts, b.visibilityMs) };
     });
   });
   router.post('/v1/queues/:topic/redrive', (ctx) => {
     const topic = topicOf(ctx);
     const b = parseWith(redriveSchema, objectBody(ctx));
-    return onLeader(ctx, topic, async (h) => {
+    return onLeader(ctx, d.partitionOf(topic), async (h) => {
       ctx.body = { moved: await s.redrive(h, topic, b.max ?? REDRIVE_REQUEST_MAX) };
+    });
+  });
+  router.get('/v1/queues', async (ctx) => {
+    const p = partitionQuery(ctx, d.partitions);
+    if (p === null) {
+      ctx.body = await d.listAll(ctx.state.reqId);
+      return;
+    }
+    await onLeader(ctx, p, async (h) => {
+      ctx.body = { topics: await s.topicList(h, LIST_TOPICS_MAX) };
     });
   });
   router.get('/v1/queues/:topic', (ctx) => {
     const topic = topicOf(ctx);
-    return onLeader(ctx, topic, async (h) => { ctx.body = await s.topic(h, topic); });
+    return onLeader(ctx, d.partitionOf(topic), async (h) => {
+      ctx.body = await s.topic(h, topic);
+    });
   });
   router.put('/v1/queues/:topic', (ctx) => {
     const topic = topicOf(ctx);
@@ -175,6 +205,8 @@ export function registerQueueRoutes(router: AppRouter, d: QueueRouteDeps): void 
       ...(b.visibilityMs === undefined ? {} : { visibilityMs: b.visibilityMs }),
       ...(b.retentionMs === undefined ? {} : { retentionMs: b.retentionMs }),
     };
-    return onLeader(ctx, topic, async (h) => { ctx.body = await s.putConfig(h, topic, config); });
+    return onLeader(ctx, d.partitionOf(topic), async (h) => {
+      ctx.body = await s.putConfig(h, topic, config);
+    });
   });
 }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { DsyncError, UnavailableError } from '../errors.js';
 import type { RaftGroup } from '../runtime/raft-group.js';
 import {
-  type DeliveredMessage, type PublishMessage, type QueueCommand, type QueueResult,
+  dlqTopicOf, type DeliveredMessage, type PublishMessage, type QueueCommand, type QueueResult,
   type TopicConfigView,
 } from './partition-commands.js';
 import { REDRIVE_MAX } from './partition-limits.js';
@@ -41,6 +41,12 @@ export interface TopicAnswer {
   readonly messages: number;
   readonly delayed: number;
   readonly config: Omit<TopicConfigView, 'topic'>;
+}
+
+/** One topic of GET /v1/queues: the topic view, and the age of the oldest message a group
+ * has not finished. */
+export interface TopicSummary extends TopicAnswer {
+  readonly oldestAgeMs?: number;
 }
 
 export interface QueueServiceOptions {
@@ -180,6 +186,32 @@ export class QueueService {
     const { topic: _name, ...config } = v.config;
     return { topic, partition: h.partition, leader: this.o.nodeId, groups, dlq: v.dlq,
       messages: v.messages, delayed: v.delayed, config };
+  }
+
+  /** Every topic of a partition (at most `max`, by name), as GET /v1/queues lists them. */
+  async topicList(h: HostedPartition, max: number): Promise<TopicSummary[]> {
+    await h.group.linearizableRead(this.o.requestTimeoutMs);
+    const p = h.sm.partition;
+    const m = p.metrics();
+    const now = h.group.now();
+    const live = new Map(m.topics.map((t) => [t.topic, t.messages] as const));
+    return m.topics.slice(0, max).map((t): TopicSummary => {
+      const groups: TopicAnswer['groups'] = {};
+      let oldest: number | null = null;
+      for (const g of t.groups) {
+        groups[g.group] = { ready: g.ready, inflight: g.inflight, delayed: g.delayed,
+          parked: g.parked };
+        if (g.oldestPublishedAt !== null && (oldest === null || g.oldestPublishedAt < oldest)) {
+          oldest = g.oldestPublishedAt;
+        }
+      }
+      const c = p.config(t.topic);
+      return { topic: t.topic, partition: h.partition, leader: this.o.nodeId, groups,
+        dlq: live.get(dlqTopicOf(t.topic)) ?? 0, messages: t.messages, delayed: t.delayed,
+        config: { maxDeliveries: c?.maxDeliveries ?? 0, visibilityMs: c?.visibilityMs ?? 0,
+          retentionMs: c?.retentionMs ?? 0 },
+        ...(oldest === null ? {} : { oldestAgeMs: Math.max(0, now - oldest) }) };
+    });
   }
 
   // ---- internals ----------------------------------------------------------------------

@@ -199,6 +199,29 @@ describe('topics, errors and the node routes', () => {
     expect(cluster.nodes.map((n) => n.id)).toContain(v.leader);
   });
 
+  it('GET /v1/queues lists every topic of every partition, from any pod', async () => {
+    await pod(0).publish('listed-a', { body: 1 });
+    await pod(1).publish('listed-b', { body: 2 });
+    await pod(2).receive('listed-b', { group: 'g' });
+    const r = await get<{ topics: Array<{ topic: string; partition: number; leader: string;
+      groups: Record<string, { ready: number; inflight: number }>; oldestAgeMs?: number }> }>(
+      cluster.nodes[1]!.url, '/v1/queues');
+    expect(r.status).toBe(200);
+    const names = r.body.topics.map((t) => t.topic);
+    expect(names).toEqual([...names].sort());
+    const b = r.body.topics.find((t) => t.topic === 'listed-b');
+    expect(b).toMatchObject({ partition: partitionOfTopic('listed-b', PARTITIONS),
+      groups: { g: { ready: 0, inflight: 1 } } });
+    expect(b?.oldestAgeMs).toBeGreaterThanOrEqual(0);
+    expect(names).toContain('listed-a');
+    const p = partitionOfTopic('listed-a', PARTITIONS);
+    const one = await get<{ topics: Array<{ partition: number }> }>(cluster.nodes[2]!.url,
+      `/v1/queues?partition=${p}`);
+    expect(one.body.topics.every((t) => t.partition === p)).toBe(true);
+    expectError(await get(cluster.nodes[0]!.url, `/v1/queues?partition=${PARTITIONS}`), 400,
+      'INVALID_ARGUMENT');
+  });
+
   it('bad input is the documented 4xx, naming the field', async () => {
     const cases: Array<[string, unknown, number, string, string?]> = [
       ['messages', {}, 400, 'INVALID_ARGUMENT', 'body'],

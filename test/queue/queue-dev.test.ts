@@ -74,7 +74,9 @@ async () => {
   const status = await dsync(['status', ...nodes.map((n) => n.url)]);
   expect(status.code, status.stdout + status.stderr).toBe(0);
   expect(status.stdout).toMatch(/queue partitions/);
-  for (let p = 0; p < 16; p++) expect(status.stdout).toMatch(new RegExp(`│ ${p} +│ queue-\\d`));
+  for (let p = 0; p < 16; p++) {
+    expect(status.stdout).toMatch(new RegExp(`^${p} +queue-\\d +\\d+ +(queue-\\d:\\w+ ?){3}`, 'm'));
+  }
 
   // What cluster.json promises: kill a node by its pid, start it again from its entry.
   const victim = nodes[1]!;

@@ -107,17 +107,17 @@ export class PartitionDuties {
     if (missing.length === 0 && extra.length === 0 && stray === undefined) return false;
     if (nowMs - st.lastChangeMs < this.o.changeIntervalMs) return true;
     if (stray !== undefined) return this.change(h, st, nowMs, 'remove', stray);
+    // A newcomer must start from a snapshot: also when this leader took over from the one
+    // that added it, before it had received anything.
+    if ((learners.length > 0 || missing.length > 0) && s.firstIndex <= 1) {
+      st.lastChangeMs = nowMs;
+      h.group.requestSnapshot();
+      return true;
+    }
     // A learner is being caught up: the runtime promotes it, then the next step follows.
     if (learners.length > 0) return true;
     const next = missing[0];
-    if (next !== undefined) {
-      if (s.firstIndex <= 1) {
-        st.lastChangeMs = nowMs;
-        h.group.requestSnapshot();
-        return true;
-      }
-      return this.change(h, st, nowMs, 'addLearner', next);
-    }
+    if (next !== undefined) return this.change(h, st, nowMs, 'addLearner', next);
     const victim = extra.find((id) => id !== this.o.self);
     if (victim !== undefined) return this.change(h, st, nowMs, 'remove', victim);
     // Only this leader is left to go: hand leadership to a pod of the set first.

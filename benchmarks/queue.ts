@@ -13,6 +13,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { assert } from '../src/assert.js';
+import { RetryOn503 } from './locks.js';
 import { DsyncHttpError, startDsyncLockCluster } from './lib/dsync-lock-cluster.js';
 import type { DsyncLockCluster } from './lib/dsync-lock-cluster.js';
 import { DsyncQueueHttp } from './lib/dsync-queue-http.js';
@@ -40,6 +41,9 @@ export const TARGET_CONSUME_RATIO_RABBITMQ = 1;
 const LEADER_TIMEOUT_MS = 30_000;
 /** Group of the consume row. */
 const CONSUME_GROUP = 'bench';
+/** Leaders count as settled once no partition's leader changed for this long (right after
+ * start-up each partition moves to its preferred pod). */
+const LEADERS_SETTLED_MS = 3000;
 /** Long poll of the consume row's receives. */
 const CONSUME_WAIT_MS = 1000;
 const SYSTEMS = ['dsync', 'nats', 'rabbitmq'] as const;
@@ -50,17 +54,44 @@ interface DsyncQueueSide {
   readonly clients: Map<string, DsyncQueueHttp>;
 }
 
-/** The client of the node that leads `topic`'s partition, after creating the topic. */
+/** The client of the node that leads `topic`'s partition, after creating the topic (retried
+ * while the partition elects its first leader). */
 async function leaderClient(side: DsyncQueueSide, topic: string): Promise<DsyncQueueHttp> {
   const any = [...side.clients.values()][0];
   assert(any !== undefined, 'a client per node');
-  await any.configure(topic, {});
-  const leader = await waitFor(`a leader of ${topic}'s partition`, async () =>
-    (await any.leaderOf(topic).catch(() => null)) !== null,
-  { timeoutMs: LEADER_TIMEOUT_MS, pollMs: 100 }).then(() => any.leaderOf(topic));
+  let leader: string | null = null;
+  await waitFor(`a leader of ${topic}'s partition`, async () => {
+    await any.configure(topic, {});
+    leader = await any.leaderOf(topic);
+    return leader !== null;
+  }, { timeoutMs: LEADER_TIMEOUT_MS, pollMs: 100 });
   const client = leader === null ? undefined : side.clients.get(leader);
   assert(client !== undefined, `a client for the leader ${String(leader)}`);
   return client;
+}
+
+/** Waits until every partition that any pod reports has a leader, and none changed for
+ * LEADERS_SETTLED_MS: a leadership transfer inside a measured row would measure the transfer. */
+async function leadersSettled(cluster: DsyncLockCluster): Promise<void> {
+  let last = '';
+  let since = performance.now();
+  await waitFor('every partition leader to settle', async () => {
+    const views = await Promise.all(cluster.nodes.map((n) => n.health()));
+    const leaders = new Map<number, string | null>();
+    for (const v of views) {
+      const parts = (v?.partitions ?? []) as Array<{ partition: number; leader: string | null }>;
+      for (const p of parts) if (p.leader !== null || !leaders.has(p.partition)) {
+        leaders.set(p.partition, p.leader);
+      }
+    }
+    const now = JSON.stringify([...leaders].sort((a, b) => a[0] - b[0]));
+    if (now !== last || [...leaders.values()].includes(null) || leaders.size === 0) {
+      last = now;
+      since = performance.now();
+      return false;
+    }
+    return performance.now() - since >= LEADERS_SETTLED_MS;
+  }, { timeoutMs: LEADER_TIMEOUT_MS * 2, pollMs: 250 });
 }
 
 async function prefillDsync(http: DsyncQueueHttp, topic: string, total: number): Promise<void> {
@@ -106,20 +137,23 @@ export async function benchDsyncQueue(o: QueueBenchOptions, extraServeArgs: stri
     [n.id, new DsyncQueueHttp(n.url, connections)])) };
   const body = payload();
   const rows: Row[] = [];
+  const retry = new RetryOn503();
   try {
+    await leadersSettled(cluster);
     for (const inFlight of o.publishInFlight) {
       const topic = `bench-publish-${inFlight}`;
       const http = await leaderClient(side, topic);
       process.stderr.write(`queue: dsync, ${publishSetting(inFlight)} to ${http.url}\n`);
       rows.push(await publishRow('dsync', publishSetting(inFlight), inFlight, o,
-        () => http.publish(topic, body)));
+        () => retry.run(() => http.publish(topic, body))));
     }
     const bodies = Array.from({ length: DEFAULT_BATCH_MESSAGES }, payload);
     const batched = batchSetting(DEFAULT_BATCH_MESSAGES, DEFAULT_BATCH_IN_FLIGHT);
     const batchHttp = await leaderClient(side, 'bench-batch');
     process.stderr.write(`queue: dsync, ${batched}\n`);
     rows.push(await publishRow('dsync', batched, DEFAULT_BATCH_IN_FLIGHT, o,
-      () => batchHttp.publishBatch('bench-batch', bodies), DEFAULT_BATCH_MESSAGES));
+      () => retry.run(() => batchHttp.publishBatch('bench-batch', bodies)),
+      DEFAULT_BATCH_MESSAGES));
     const topic = 'bench-consume';
     const http = await leaderClient(side, topic);
     process.stderr.write(`queue: dsync, filling ${o.consumeMessages} messages to consume\n`);
@@ -127,6 +161,7 @@ export async function benchDsyncQueue(o: QueueBenchOptions, extraServeArgs: stri
     process.stderr.write(`queue: dsync, ${consumeSetting(o.consumers)}\n`);
     rows.push(await consumeRow('dsync', consumeSetting(o.consumers), o.consumeMessages,
       (done) => drainDsync(http, topic, o.consumeMessages, o.consumers, done)));
+    if (retry.retries > 0) process.stderr.write(`queue: dsync retried ${retry.retries} 503s\n`);
     return rows;
   } finally {
     await Promise.all([...side.clients.values()].map((c) => c.close()));

@@ -4,7 +4,7 @@
 // explicit `ack()` of each: JetStream's acks are fire-and-forget, the client does not wait
 // for them).
 import { AckPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Consumer, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { waitFor } from './proc.js';
@@ -45,12 +45,21 @@ async function prefill(js: JetStreamClient, subject: string, total: number): Pro
   }));
 }
 
-async function drain(nc: NatsConnection, stream: string, total: number, consumers: number,
-  done: (n: number, ns: bigint) => void): Promise<void> {
+/** A durable pull consumer, once its own replicated group has a leader: a fetch sent before
+ * that waits out its expiry, which would be timed as consuming. */
+async function readyConsumer(nc: NatsConnection, stream: string, consumers: number):
+  Promise<Consumer> {
   const jsm = await jetstreamManager(nc);
   await jsm.consumers.add(stream, { durable_name: 'bench', ack_policy: AckPolicy.Explicit,
     max_ack_pending: consumers * CONSUME_BATCH * 2 });
-  const consumer = await jetstream(nc).consumers.get(stream, 'bench');
+  await waitFor('the JetStream consumer to have a leader', async () =>
+    (await jsm.consumers.info(stream, 'bench')).cluster?.leader !== undefined,
+  { timeoutMs: STREAM_CREATE_TIMEOUT_MS, pollMs: 100 });
+  return jetstream(nc).consumers.get(stream, 'bench');
+}
+
+async function drain(nc: NatsConnection, consumer: Consumer, total: number, consumers: number,
+  done: (n: number, ns: bigint) => void): Promise<void> {
   let taken = 0;
   // Fetches still waiting when the last message was taken would wait out their expiry.
   const open = new Set<{ stop(): void }>();
@@ -60,6 +69,8 @@ async function drain(nc: NatsConnection, stream: string, total: number, consumer
       const batch = await consumer.fetch({ max_messages: CONSUME_BATCH,
         expires: FETCH_EXPIRES_MS });
       open.add(batch);
+      // The last message may have arrived elsewhere while this fetch was being set up.
+      if (taken >= total) batch.stop();
       let n = 0;
       for await (const m of batch) {
         m.ack();
@@ -97,9 +108,10 @@ export async function benchNatsQueue(cluster: NatsCluster, o: QueueBenchOptions)
     await addStream(jsm, stream);
     process.stderr.write(`queue: ${system}, filling ${o.consumeMessages} messages to consume\n`);
     await prefill(js, stream, o.consumeMessages);
+    const consumer = await readyConsumer(nc, stream, o.consumers);
     process.stderr.write(`queue: ${system}, ${consumeSetting(o.consumers)}\n`);
     rows.push(await consumeRow(system, consumeSetting(o.consumers), o.consumeMessages,
-      (done) => drain(nc, stream, o.consumeMessages, o.consumers, done)));
+      (done) => drain(nc, consumer, o.consumeMessages, o.consumers, done)));
     return rows;
   } finally {
     await nc.close();

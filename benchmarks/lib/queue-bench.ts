@@ -61,9 +61,12 @@ export async function publishRow(system: string, setting: string, inFlight: numb
     ...(o.warmupMs === undefined ? {} : { warmupMs: o.warmupMs }),
     op: publish,
   });
-  const row = makeRow(system, setting, { ...r, ops: r.ops * messagesPerOp },
+  if (r.errors > 0) {
+    process.stderr.write(`queue: ${system}, ${setting}: ${r.errors} errors, e.g. ` +
+      `${r.errorSamples.join(' | ')}\n`);
+  }
+  return makeRow(system, setting, { ...r, ops: r.ops * messagesPerOp },
     { requests: r.ops, messagesPerRequest: messagesPerOp, ...extra });
-  return row;
 }
 
 /** Called by a consumer once per batch it took and acked: how many, and how long the batch

@@ -11,7 +11,7 @@
 // without an answer, so a retried publish that had committed is answered with its first ids
 // (a second copy would be delivered under another id: idMismatch).
 import { afterAll, describe, expect, it } from 'vitest';
-import { DsyncApiError, DsyncClient, type QueueMessage } from '../../src/client/index.js';
+import { DsyncClient, DsyncError, type QueueMessage } from '../../src/client/index.js';
 import { seededRand, type Rand } from '../../src/raft/rand.js';
 import { Cluster } from '../support/cluster.js';
 import { HistoryRecorder } from '../support/history.js';
@@ -45,7 +45,7 @@ class Stats {
   published = 0; publishCalls = 0; received = 0; acked = 0;
 
   fail(what: string, err: unknown): void {
-    const kind = err instanceof DsyncApiError ? `${what} ${err.status} ${err.code}`
+    const kind = err instanceof DsyncError ? `${what} ${err.status} ${err.code}`
       : `${what} ${(err as Error).name}`;
     this.errors.set(kind, (this.errors.get(kind) ?? 0) + 1);
   }
@@ -53,7 +53,7 @@ class Stats {
 
 /** 2xx: ok; an answer of 4xx: nothing was published; anything else may have been. */
 function outcomeOf(err: unknown): QueueOutcome {
-  return err instanceof DsyncApiError && err.status >= 400 && err.status < 500 ? 'failed'
+  return err instanceof DsyncError && err.status >= 400 && err.status < 500 ? 'failed'
     : 'indeterminate';
 }
 
@@ -164,8 +164,13 @@ describe('queue service under faults', () => {
       const c = await Cluster.start({ service: 'queue', proxies: true, startTimeoutMs: 60_000 });
       cluster = c;
       const urls = c.nodes.map((n) => n.url);
-      const client = (): DsyncClient => new DsyncClient({ queue: urls,
-        deadlineMs: CALL_DEADLINE_MS, attemptTimeoutMs: 2000 });
+      const clients: DsyncClient[] = [];
+      const client = (): DsyncClient => {
+        const made = new DsyncClient({ queue: urls, timeoutMs: CALL_DEADLINE_MS,
+          attemptTimeoutMs: 2000 });
+        clients.push(made);
+        return made;
+      };
       const setup = client();
       // Every group exists before the first publish, so each sees every message.
       await waitFor('every topic and group created', async () => {
@@ -189,9 +194,11 @@ describe('queue service under faults', () => {
         ...consumers.map((x) => x.run(stop))]);
 
       await healEverything(c);
-      const drainer = new DsyncClient({ queue: urls, deadlineMs: 30_000 });
+      const drainer = new DsyncClient({ queue: urls, timeoutMs: 30_000 });
+      clients.push(drainer);
       await drain(new Consumer(seededRand(SEED + 999), drainer, history, stats), drainer);
 
+      await Promise.all(clients.map((x) => x.close()));
       const report = checkQueueHistory(history.records, { groups: GROUPS, listMax: 20 });
       console.log(`nemesis:\n  ${log.join('\n  ')}`);
       console.log(`publish calls ${stats.publishCalls}, messages acknowledged ` +

@@ -1,4 +1,4 @@
-// The queue service under faults (durability): publishers send batches through the SDK to random pods
+// The queue's durability under faults: publishers send batches through the SDK to random pods
 // while a seeded nemesis kills -9 and restarts, pauses and resumes, and partitions and heals
 // pods; consumers in two groups receive and ack at the same time. Then everything heals, the
 // consumers drain every topic, and the history checker (test/support/queue-history.ts)

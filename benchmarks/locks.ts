@@ -165,7 +165,7 @@ async function scrapeAll(cluster: DsyncLockCluster): Promise<Map<string, NodeCou
  * idempotent for one owner and lock; a retried release whose first attempt did commit
  * answers NOT_HELD, which then means "released". Every retry is counted in the row.
  */
-class RetryOn503 {
+export class RetryOn503 {
   retries = 0;
 
   /** `ifRetriedNotHeld` answers for a retry that got NOT_HELD (a release). */

@@ -27,6 +27,8 @@ export const POOL_CONNECTIONS_MAX = 1024;
 export const REQUEST_GRACE_MS = 15_000;
 
 export interface DsyncLockClusterOptions {
+  /** The service the nodes run (default lock; benchmarks/queue.ts starts queue nodes). */
+  service?: 'lock' | 'queue';
   /** Load dsync-cpu-profile-hook.ts into every node, writing profiles into this directory
    * (see DsyncLockCluster.toggleCpuProfiles). */
   cpuProfDir?: string;
@@ -47,7 +49,8 @@ export interface DsyncLockCluster {
   stop(): Promise<void>;
 }
 
-/** Starts DSYNC_LOCK_NODES `dsync serve --service lock` nodes from the compiled dist/. */
+/** Starts DSYNC_LOCK_NODES `dsync serve --service lock` (or `opts.service`) nodes from the
+ * compiled dist/. */
 export async function startDsyncLockCluster(
   opts: DsyncLockClusterOptions = {},
 ): Promise<DsyncLockCluster> {
@@ -64,7 +67,7 @@ export async function startDsyncLockCluster(
   // would be part of what we measure. startNodes 0: we start them ourselves, after the
   // cleanup is registered, so that a start that times out leaves no server behind.
   const cluster = await Cluster.start({
-    service: 'lock', size: DSYNC_LOCK_NODES, env,
+    service: opts.service ?? 'lock', size: DSYNC_LOCK_NODES, env,
     extraArgs: ['--log-level', 'warn', ...(opts.extraServeArgs ?? [])],
     startNodes: 0,
   });
@@ -84,7 +87,8 @@ export async function startDsyncLockCluster(
     const tails = cluster.nodes.map((n) => `${n.id}: ${logTail(n.logFile)}`).join('\n');
     await cluster.stop();
     drop();
-    throw new Error(`dsync lock nodes did not start: ${String(err)}\n${tails}`, { cause: err });
+    throw new Error(`dsync ${opts.service ?? 'lock'} nodes did not start: ${String(err)}\n` +
+      tails, { cause: err });
   }
   const leader = (): Promise<ClusterNode> => cluster.leader(LEADER_TIMEOUT_MS);
   let profiling = false;
@@ -139,11 +143,11 @@ export class DsyncHttpError extends Error {
 }
 
 /**
- * The lock routes over one keep-alive undici Pool to one node. Deliberately not the SDK:
- * the benchmark measures the server, so the client does the least work a client can (no
- * retries, no leader discovery; the caller picks the node).
+ * JSON requests over one keep-alive undici Pool to one node, for the benchmarks' clients.
+ * Deliberately not the SDK: the benchmark measures the server, so the client does the least
+ * work a client can (no retries, no leader discovery; the caller picks the node).
  */
-export class DsyncLockHttp {
+export class DsyncPoolHttp {
   private readonly pool: Pool;
 
   constructor(readonly url: string, connections: number) {
@@ -155,33 +159,41 @@ export class DsyncLockHttp {
     this.pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
   }
 
-  async acquire(name: string, body: { owner: string; ttlMs: number; waitMs: number }):
-    Promise<DsyncGrant> {
-    return await this.post(`/v1/locks/${encodeURIComponent(name)}/acquire`, body,
-      body.waitMs + REQUEST_GRACE_MS) as DsyncGrant;
-  }
-
-  async release(name: string, owner: string, token: number): Promise<void> {
-    const r = await this.post(`/v1/locks/${encodeURIComponent(name)}/release`, { owner, token },
-      REQUEST_GRACE_MS) as { released?: unknown };
-    if (r.released !== true) throw new Error(`release of ${name} answered ${JSON.stringify(r)}`);
-  }
-
   async close(): Promise<void> {
     await this.pool.close();
   }
 
-  private async post(path: string, body: object, timeoutMs: number): Promise<unknown> {
+  /** The parsed answer when its status is `expected`, else a DsyncHttpError. */
+  protected async request(method: 'GET' | 'POST' | 'PUT', path: string,
+    body: object | undefined, o: { expected?: number; timeoutMs: number;
+      signal?: AbortSignal }): Promise<unknown> {
     const res = await this.pool.request({
-      path, method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body), headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+      path, method, headersTimeout: o.timeoutMs, bodyTimeout: o.timeoutMs,
+      ...(o.signal === undefined ? {} : { signal: o.signal }),
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body) }),
     });
     const parsed = await res.body.json() as { error?: { code?: unknown; message?: unknown } };
-    if (res.statusCode !== 200) {
+    if (res.statusCode !== (o.expected ?? 200)) {
       const { code, message } = parsed.error ?? {};
       throw new DsyncHttpError(res.statusCode, typeof code === 'string' ? code : 'UNKNOWN',
         typeof message === 'string' ? message : JSON.stringify(parsed));
     }
     return parsed;
+  }
+}
+
+/** The lock routes (see DsyncPoolHttp). */
+export class DsyncLockHttp extends DsyncPoolHttp {
+  async acquire(name: string, body: { owner: string; ttlMs: number; waitMs: number }):
+    Promise<DsyncGrant> {
+    return await this.request('POST', `/v1/locks/${encodeURIComponent(name)}/acquire`, body,
+      { timeoutMs: body.waitMs + REQUEST_GRACE_MS }) as DsyncGrant;
+  }
+
+  async release(name: string, owner: string, token: number): Promise<void> {
+    const r = await this.request('POST', `/v1/locks/${encodeURIComponent(name)}/release`,
+      { owner, token }, { timeoutMs: REQUEST_GRACE_MS }) as { released?: unknown };
+    if (r.released !== true) throw new Error(`release of ${name} answered ${JSON.stringify(r)}`);
   }
 }

@@ -94,9 +94,11 @@ export interface Spawned {
  * The child is killed (SIGKILL) if this process exits without stopping it.
  */
 export function spawnLogged(
-  command: string, args: readonly string[], opts: { cwd: string; logFile: string },
+  command: string, args: readonly string[],
+  opts: { cwd: string; logFile: string; env?: NodeJS.ProcessEnv },
 ): Spawned {
-  const child = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env === undefined ? {} : { env: opts.env }) });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not spawn ${command}: is it installed?`);
   const log = createWriteStream(opts.logFile, { flags: 'a' });

@@ -9,6 +9,7 @@ import { addCompletionCommand } from './completion.js';
 import { runDev } from './dev.js';
 import { addElectCommand } from './elect.js';
 import { addLockCommands } from './lock-commands.js';
+import { addQueueCommands } from './queue-commands.js';
 import { addMemberCommands } from './member.js';
 import { addGlobalOptions, DEFAULT_DEV_DIR } from './options.js';
 import { addServeCommand } from './serve.js';
@@ -53,6 +54,7 @@ addStatusCommand(program);
 addMemberCommands(program);
 addLockCommands(program);
 addElectCommand(program);
+addQueueCommands(program);
 addCacheCommands(program);
 addCompletionCommand(program);
 

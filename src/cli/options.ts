@@ -83,7 +83,7 @@ export function checkedUrls(raw: string, what: string): string[] {
 /** Where `service`'s nodes are: --endpoints on the command line, else the service's own
  * variable, else DSYNC_ENDPOINTS, else `dsync dev`'s nodes. */
 export function endpointsFor(cmd: Command, service: ServiceName): Pick<DsyncClientOptions,
-  'endpoints' | 'locks' | 'cache'> & { queues?: readonly string[]; from: string } {
+  'endpoints' | 'locks' | 'queue' | 'cache'> & { from: string } {
   const g = globalOptions(cmd);
   const top = cmd.parent === null ? cmd : rootOf(cmd);
   const flag = g.urls ?? (top.getOptionValueSource('endpoints') === 'cli' ? g.endpoints : undefined);
@@ -98,9 +98,9 @@ export function endpointsFor(cmd: Command, service: ServiceName): Pick<DsyncClie
 }
 
 function perService(service: ServiceName, urls: string[]): { locks?: string[];
-  cache?: string[]; queues?: string[] } {
+  cache?: string[]; queue?: string[] } {
   return service === 'lock' ? { locks: urls } : service === 'cache' ? { cache: urls }
-    : { queues: urls };
+    : { queue: urls };
 }
 
 export function rootOf(cmd: Command): Command {

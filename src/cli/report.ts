@@ -27,8 +27,8 @@ export function usageError(message: string): UsageError {
 const USAGE_CODES = new Set(['INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE']);
 
 const NOT_RUNNING = 'Is the cluster running? Start one with `npx dsync dev`, or point ' +
-  '--endpoints (or DSYNC_ENDPOINTS, DSYNC_LOCK_ENDPOINTS, DSYNC_CACHE_ENDPOINTS) at running ' +
-  'nodes; `npx dsync status` lists them.';
+  '--endpoints (or DSYNC_ENDPOINTS, DSYNC_LOCK_ENDPOINTS, DSYNC_QUEUE_ENDPOINTS, ' +
+  'DSYNC_CACHE_ENDPOINTS) at running nodes; `npx dsync status` lists them.';
 
 /** What to do next, per code; the server's own message already says what happened. */
 const NEXT_STEP: Readonly<Record<string, string>> = {

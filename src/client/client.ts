@@ -13,6 +13,7 @@ import {
   checkNodeUrl, clusterDiscovery, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, HttpCaller,
 } from './http.js';
 import { Locks } from './locks.js';
+import { Queues } from './queues.js';
 import { intIn, parseRetryOptions, type RetryOptions, type RetryPolicy } from './retry.js';
 
 /** The services a client can talk to; the name is the `service` of their /health. */
@@ -24,6 +25,8 @@ export interface DsyncClientOptions {
   readonly endpoints?: readonly string[];
   /** Nodes of the lock service (one is enough: the others are discovered). */
   readonly locks?: readonly string[];
+  /** Nodes of the queue service (any pod serves any topic). */
+  readonly queue?: readonly string[];
   /** Nodes of the cache service. */
   readonly cache?: readonly string[];
   /** Time for one call, retries included, ms (default DEFAULT_TIMEOUT_MS; 1..3600000); any
@@ -63,9 +66,11 @@ export class DsyncClient implements AsyncDisposable {
   private sorted: Promise<Map<string, string>> | null = null;
   private lockApi: Locks | null = null;
   private cacheApi: Cache | null = null;
+  private queueApi: Queues | null = null;
 
   constructor(private readonly o: DsyncClientOptions) {
-    for (const u of [...(o.endpoints ?? []), ...(o.locks ?? []), ...(o.cache ?? [])]) {
+    for (const u of [...(o.endpoints ?? []), ...(o.locks ?? []), ...(o.queue ?? []),
+      ...(o.cache ?? [])]) {
       checkNodeUrl(u);
     }
     this.timeoutMs = intIn(o.timeoutMs ?? o.deadlineMs ?? DEFAULT_TIMEOUT_MS, 'timeoutMs', 1,
@@ -81,6 +86,12 @@ export class DsyncClient implements AsyncDisposable {
     this.lockApi ??= new Locks({ http: this.service('lock', this.o.locks), owner: this.owner,
       track: (lease) => this.track(lease) });
     return this.lockApi;
+  }
+
+  /** Topics of the queue service: publish, receive, ack, consume() and the rest. */
+  get queues(): Queues {
+    this.queueApi ??= new Queues(this.service('queue', this.o.queue));
+    return this.queueApi;
   }
 
   get cache(): Cache {
@@ -106,7 +117,7 @@ export class DsyncClient implements AsyncDisposable {
         ? () => this.urlsOf(name) : null;
     if (seeds === null) {
       throw new TypeError(`DsyncClient: no ${name} node given: pass \`endpoints\` or ` +
-        `\`${name === 'lock' ? 'locks' : name === 'queue' ? 'queues' : name}: [urls]\``);
+        `\`${name === 'lock' ? 'locks' : name}: [urls]\``);
     }
     let caller: HttpCaller | null = null;
     const endpoints = new Endpoints({ seeds,

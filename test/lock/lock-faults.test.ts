@@ -16,6 +16,7 @@ import {
   checkLockHistory, describeHold, HistoryRecorder, type LockHold,
 } from '../support/history.js';
 import { post } from '../support/http.js';
+import { healEverything, nemesis } from '../support/nemesis.js';
 import { sleep } from '../support/wait.js';
 
 const SECONDS = Number(process.env.LOCK_FAULT_SECONDS ?? (process.env.CI ? 60 : 20));
@@ -132,36 +133,6 @@ class Client {
   }
 }
 
-type Fault = 'crash' | 'pause' | 'isolate' | 'cut';
-
-/** Seeded faults, one at a time, each undone before the next; logs what it does. */
-async function nemesis(c: Cluster, rand: Rand, stop: () => boolean, log: string[]):
-  Promise<void> {
-  const faults: Fault[] = ['crash', 'pause', 'isolate', 'cut'];
-  const t0 = performance.now();
-  const say = (s: string): void => {
-    log.push(`${((performance.now() - t0) / 1000).toFixed(1)}s ${s}`);
-  };
-  while (!stop()) {
-    await sleep(rand.int(500, 2000));
-    if (stop()) return;
-    const fault = faults[rand.int(0, faults.length)]!;
-    const n = c.nodes[rand.int(0, c.nodes.length)]!;
-    const other = c.nodes.filter((x) => x !== n)[rand.int(0, c.nodes.length - 1)]!;
-    const holdMs = rand.int(500, 3000);
-    say(`${fault} ${n.id}${fault === 'cut' ? `<->${other.id}` : ''} for ${holdMs} ms`);
-    if (fault === 'crash') await n.crash();
-    else if (fault === 'pause') n.pause();
-    else if (fault === 'isolate') c.isolate(n.id);
-    else c.partition(n.id, other.id);
-    await sleep(holdMs);
-    if (fault === 'crash') n.start();
-    else if (fault === 'pause') n.resume();
-    else c.healAll();
-    say(`undo ${fault} ${n.id}`);
-  }
-}
-
 describe('lock service under faults', () => {
   it(`no overlapping holds, tokens in real-time order, progress (${SECONDS} s, seed ${SEED})`,
     async () => {
@@ -183,12 +154,7 @@ describe('lock service under faults', () => {
       await Promise.all([nemesis(c, rand, stop, log), ...clients.map((cl) => cl.run(stop))]);
 
       // Heal everything and require a leader again.
-      c.healAll();
-      for (const n of c.nodes) {
-        if (n.running) n.resume();
-        else n.start();
-      }
-      await Promise.all(c.nodes.map((n) => n.waitHealthy(60_000)));
+      await healEverything(c);
       const leader = await c.leader(30_000);
       const after = await post(leader.url, '/v1/locks/after-heal/acquire', { owner: 'x' });
 

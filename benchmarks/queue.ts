@@ -1,0 +1,292 @@
+// The queue: dsync (3 `dsync serve --service queue` pods, R = 3, fsync on) next to NATS
+// JetStream (3 servers, a stream with 3 replicas, file storage) and a RabbitMQ quorum queue
+// (one node), in one run on this machine. Per system: publish of 100-byte messages, one per
+// request, with 1 and 64 in flight; for dsync also batches of 100 per request; then consume
+// + ack of a prefilled queue by 4 consumers taking up to 100 messages at a time. Every
+// server is started by this script on free ports with temp dirs and stopped by pid at the end.
+// Run (after `npm run build`):
+//   npx tsx benchmarks/queue.ts [--quick] [--json] [--duration-ms N] [--messages N]
+//     [--systems dsync,nats,rabbitmq]
+// --quick: 1 s per publish row and 2,000 messages to consume (shows that it works; the
+// figures to quote come from the defaults on a quiet machine).
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { assert } from '../src/assert.js';
+import { RetryOn503 } from './locks.js';
+import { DsyncHttpError, startDsyncLockCluster } from './lib/dsync-lock-cluster.js';
+import type { DsyncLockCluster } from './lib/dsync-lock-cluster.js';
+import { DsyncQueueHttp } from './lib/dsync-queue-http.js';
+import { startNatsCluster } from './lib/nats-cluster.js';
+import { benchNatsQueue } from './lib/nats-queue.js';
+import { waitFor } from './lib/proc.js';
+import {
+  batchSetting, CONSUME_BATCH, consumeRow, consumeSetting, DEFAULT_BATCH_IN_FLIGHT,
+  DEFAULT_BATCH_MESSAGES, DEFAULT_CONSUME_MESSAGES, DEFAULT_CONSUMERS,
+  DEFAULT_PUBLISH_IN_FLIGHT, DEFAULT_QUEUE_DURATION_MS, payload, publishRow, publishSetting,
+  QUICK_CONSUME_MESSAGES, QUICK_DURATION_MS, QUICK_WARMUP_MS,
+} from './lib/queue-bench.js';
+import type { BatchDone, QueueBenchOptions } from './lib/queue-bench.js';
+import { benchRabbitQueue } from './lib/rabbitmq-queue.js';
+import { startRabbitMq } from './lib/rabbitmq-server.js';
+import { printRows, ratiosTo } from './lib/stats.js';
+import type { Row } from './lib/stats.js';
+
+/** The issue's targets: dsync's unbatched publish at 64 in flight at least NATS R3's, at
+ * least 50k messages/s batched, consume + ack at least RabbitMQ's. */
+export const TARGET_PUBLISH_RATIO_NATS = 1;
+export const TARGET_BATCHED_MESSAGES_PER_SEC = 50_000;
+export const TARGET_CONSUME_RATIO_RABBITMQ = 1;
+/** How long a topic's partition may take to have a leader. */
+const LEADER_TIMEOUT_MS = 30_000;
+/** Group of the consume row. */
+const CONSUME_GROUP = 'bench';
+/** Leaders count as settled once no partition's leader changed for this long (right after
+ * start-up each partition moves to its preferred pod). */
+const LEADERS_SETTLED_MS = 3000;
+/** Long poll of the consume row's receives. */
+const CONSUME_WAIT_MS = 1000;
+const SYSTEMS = ['dsync', 'nats', 'rabbitmq'] as const;
+type System = (typeof SYSTEMS)[number];
+
+interface DsyncQueueSide {
+  readonly cluster: DsyncLockCluster;
+  readonly clients: Map<string, DsyncQueueHttp>;
+}
+
+/** The client of the node that leads `topic`'s partition, after creating the topic (retried
+ * while the partition elects its first leader). */
+async function leaderClient(side: DsyncQueueSide, topic: string): Promise<DsyncQueueHttp> {
+  const any = [...side.clients.values()][0];
+  assert(any !== undefined, 'a client per node');
+  let leader: string | null = null;
+  await waitFor(`a leader of ${topic}'s partition`, async () => {
+    await any.configure(topic, {});
+    leader = await any.leaderOf(topic);
+    return leader !== null;
+  }, { timeoutMs: LEADER_TIMEOUT_MS, pollMs: 100 });
+  const client = leader === null ? undefined : side.clients.get(leader);
+  assert(client !== undefined, `a client for the leader ${String(leader)}`);
+  return client;
+}
+
+/** Waits until every partition that any pod reports has a leader, and none changed for
+ * LEADERS_SETTLED_MS: a leadership transfer inside a measured row would measure the transfer. */
+async function leadersSettled(cluster: DsyncLockCluster): Promise<void> {
+  let last = '';
+  let since = performance.now();
+  await waitFor('every partition leader to settle', async () => {
+    const views = await Promise.all(cluster.nodes.map((n) => n.health()));
+    const leaders = new Map<number, string | null>();
+    for (const v of views) {
+      const parts = (v?.partitions ?? []) as Array<{ partition: number; leader: string | null }>;
+      for (const p of parts) if (p.leader !== null || !leaders.has(p.partition)) {
+        leaders.set(p.partition, p.leader);
+      }
+    }
+    const now = JSON.stringify([...leaders].sort((a, b) => a[0] - b[0]));
+    if (now !== last || [...leaders.values()].includes(null) || leaders.size === 0) {
+      last = now;
+      since = performance.now();
+      return false;
+    }
+    return performance.now() - since >= LEADERS_SETTLED_MS;
+  }, { timeoutMs: LEADER_TIMEOUT_MS * 2, pollMs: 250 });
+}
+
+async function prefillDsync(http: DsyncQueueHttp, topic: string, total: number): Promise<void> {
+  const bodies = Array.from({ length: CONSUME_BATCH }, payload);
+  let left = total;
+  await Promise.all(Array.from({ length: DEFAULT_BATCH_IN_FLIGHT }, async () => {
+    while (left > 0) {
+      const n = Math.min(left, bodies.length);
+      left -= n;
+      await http.publishBatch(topic, bodies.slice(0, n));
+    }
+  }));
+}
+
+async function drainDsync(http: DsyncQueueHttp, topic: string, total: number,
+  consumers: number, done: BatchDone): Promise<void> {
+  let acked = 0;
+  // Receives still long-polling once the last message is acked are called off.
+  const finished = new AbortController();
+  await Promise.all(Array.from({ length: consumers }, async () => {
+    while (acked < total) {
+      const t0 = process.hrtime.bigint();
+      const got = await http.receive(topic, CONSUME_GROUP, CONSUME_BATCH, CONSUME_WAIT_MS,
+        finished.signal).catch((err: unknown) => {
+        if (finished.signal.aborted) return [];
+        throw err;
+      });
+      if (got.length === 0) continue;
+      const n = await http.ack(topic, CONSUME_GROUP, got.map((m) => m.receipt));
+      acked += n;
+      done(n, process.hrtime.bigint() - t0);
+      if (acked >= total) finished.abort();
+    }
+  }));
+}
+
+/** dsync's rows: each setting on its own topic, sent to the node that leads its partition. */
+export async function benchDsyncQueue(o: QueueBenchOptions, extraServeArgs: string[] = []):
+  Promise<Row[]> {
+  const cluster = await startDsyncLockCluster({ service: 'queue', extraServeArgs });
+  const connections = Math.max(...o.publishInFlight, DEFAULT_BATCH_IN_FLIGHT, o.consumers);
+  const side: DsyncQueueSide = { cluster, clients: new Map(cluster.nodes.map((n) =>
+    [n.id, new DsyncQueueHttp(n.url, connections)])) };
+  const body = payload();
+  const rows: Row[] = [];
+  const retry = new RetryOn503();
+  try {
+    await leadersSettled(cluster);
+    for (const inFlight of o.publishInFlight) {
+      const topic = `bench-publish-${inFlight}`;
+      const http = await leaderClient(side, topic);
+      process.stderr.write(`queue: dsync, ${publishSetting(inFlight)} to ${http.url}\n`);
+      rows.push(await publishRow('dsync', publishSetting(inFlight), inFlight, o,
+        () => retry.run(() => http.publish(topic, body))));
+    }
+    const bodies = Array.from({ length: DEFAULT_BATCH_MESSAGES }, payload);
+    const batched = batchSetting(DEFAULT_BATCH_MESSAGES, DEFAULT_BATCH_IN_FLIGHT);
+    const batchHttp = await leaderClient(side, 'bench-batch');
+    process.stderr.write(`queue: dsync, ${batched}\n`);
+    rows.push(await publishRow('dsync', batched, DEFAULT_BATCH_IN_FLIGHT, o,
+      () => retry.run(() => batchHttp.publishBatch('bench-batch', bodies)),
+      DEFAULT_BATCH_MESSAGES));
+    const topic = 'bench-consume';
+    const http = await leaderClient(side, topic);
+    process.stderr.write(`queue: dsync, filling ${o.consumeMessages} messages to consume\n`);
+    await prefillDsync(http, topic, o.consumeMessages);
+    process.stderr.write(`queue: dsync, ${consumeSetting(o.consumers)}\n`);
+    rows.push(await consumeRow('dsync', consumeSetting(o.consumers), o.consumeMessages,
+      (done) => drainDsync(http, topic, o.consumeMessages, o.consumers, done)));
+    if (retry.retries > 0) process.stderr.write(`queue: dsync retried ${retry.retries} 503s\n`);
+    return rows;
+  } finally {
+    await Promise.all([...side.clients.values()].map((c) => c.close()));
+    await cluster.stop();
+  }
+}
+
+interface QueueArgs {
+  readonly json: boolean;
+  readonly systems: readonly System[];
+  readonly bench: QueueBenchOptions;
+}
+
+function parseQueueArgs(argv: readonly string[] = process.argv.slice(2)): QueueArgs {
+  const { values } = parseArgs({ args: [...argv], strict: true, options: {
+    json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false },
+    'duration-ms': { type: 'string' }, messages: { type: 'string' },
+    systems: { type: 'string', default: SYSTEMS.join(',') },
+  } });
+  const quick = values.quick ?? false;
+  const intArg = (name: string, raw: string | undefined, dflt: number, min: number): number => {
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < min) {
+      throw new Error(`--${name} must be an integer ≥ ${min}, got ${raw}`);
+    }
+    return n;
+  };
+  const systems = (values.systems ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of systems) {
+    if (!(SYSTEMS as readonly string[]).includes(s)) {
+      throw new Error(`--systems: unknown system "${s}"; choose from ${SYSTEMS.join(', ')}`);
+    }
+  }
+  return {
+    json: values.json ?? false, systems: systems as System[],
+    bench: {
+      durationMs: intArg('duration-ms', values['duration-ms'],
+        quick ? QUICK_DURATION_MS : DEFAULT_QUEUE_DURATION_MS, 100),
+      ...(quick ? { warmupMs: QUICK_WARMUP_MS } : {}),
+      consumeMessages: intArg('messages', values.messages,
+        quick ? QUICK_CONSUME_MESSAGES : DEFAULT_CONSUME_MESSAGES, 1),
+      publishInFlight: DEFAULT_PUBLISH_IN_FLIGHT, consumers: DEFAULT_CONSUMERS,
+    },
+  };
+}
+
+/** One line per target of the issue: met or missed, with the figures it was judged on. */
+export function queueTargetLines(rows: readonly Row[]): string[] {
+  const find = (system: string | RegExp, setting: string): Row | undefined => rows.find((r) =>
+    (typeof system === 'string' ? r.system === system : system.test(r.system)) &&
+    r.setting === setting);
+  const lines: string[] = [];
+  const ratioLine = (what: string, setting: string, ref: RegExp, target: number): void => {
+    const d = find('dsync', setting);
+    const r = find(ref, setting);
+    if (d === undefined || r === undefined || r.opsPerSec === 0) return;
+    const x = d.opsPerSec / r.opsPerSec;
+    lines.push(`${setting}: ${x.toFixed(2)}× ${r.system} (target ≥ ${target}× ${what}): ` +
+      `${x >= target ? 'met' : 'MISSED'}`);
+  };
+  ratioLine('NATS R3', publishSetting(64), /^NATS/, TARGET_PUBLISH_RATIO_NATS);
+  const b = find('dsync', batchSetting(DEFAULT_BATCH_MESSAGES, DEFAULT_BATCH_IN_FLIGHT));
+  if (b !== undefined) {
+    lines.push(`${b.setting}: ${Math.round(b.opsPerSec).toLocaleString('en-US')} messages/s ` +
+      `(target ≥ ${TARGET_BATCHED_MESSAGES_PER_SEC.toLocaleString('en-US')}): ` +
+      `${b.opsPerSec >= TARGET_BATCHED_MESSAGES_PER_SEC ? 'met' : 'MISSED'}`);
+  }
+  ratioLine('RabbitMQ', consumeSetting(DEFAULT_CONSUMERS), /^RabbitMQ/,
+    TARGET_CONSUME_RATIO_RABBITMQ);
+  return lines;
+}
+
+function loadLine(when: string): string {
+  return `load average ${when}: ${loadavg().map((x) => x.toFixed(2)).join(', ')} ` +
+    '(1, 5, 15 min)';
+}
+
+async function main(): Promise<void> {
+  const args = parseQueueArgs();
+  const before = loadLine('before');
+  process.stderr.write(`queue: ${before}\n`);
+  const rows: Row[] = [];
+  const extraServeArgs = (process.env.DSYNC_BENCH_SERVE_ARGS ?? '').split(' ')
+    .filter((a) => a !== '');
+  if (args.systems.includes('dsync')) {
+    rows.push(...await benchDsyncQueue(args.bench, extraServeArgs));
+  }
+  if (args.systems.includes('nats')) {
+    const nats = await startNatsCluster();
+    try { rows.push(...await benchNatsQueue(nats, args.bench)); } finally { await nats.stop(); }
+  }
+  if (args.systems.includes('rabbitmq')) {
+    const rabbit = await startRabbitMq();
+    try { rows.push(...await benchRabbitQueue(rabbit, args.bench)); } finally {
+      await rabbit.stop();
+    }
+  }
+  const after = loadLine('after');
+  const natsSystem = rows.find((r) => r.system.startsWith('NATS'))?.system ?? '';
+  printRows('Queue: 100-byte messages, 3 replicas (RabbitMQ: 1 node), messages/s; p50/p99 ' +
+    'of one request (consume: of one batch of up to 100)', rows, natsSystem, args);
+  if (args.json) return;
+  const rabbitSystem = rows.find((r) => r.system.startsWith('RabbitMQ'))?.system;
+  if (rabbitSystem !== undefined) {
+    const toRabbit = ratiosTo(rows, rabbitSystem);
+    rows.forEach((r, i) => {
+      const x = toRabbit[i];
+      if (r.system === 'dsync' && x !== null && x !== undefined) {
+        process.stdout.write(`- dsync ${r.setting}: ${x.toFixed(2)}× ${rabbitSystem}\n`);
+      }
+    });
+  }
+  for (const line of queueTargetLines(rows)) process.stdout.write(`- target: ${line}\n`);
+  process.stdout.write(`- ${before}; ${after}\n`);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  try {
+    await main();
+  } catch (err) {
+    if (err instanceof DsyncHttpError) {
+      process.stderr.write(`queue: dsync answered ${err.message}\n`);
+    }
+    throw err;
+  }
+  process.exit(0);
+}

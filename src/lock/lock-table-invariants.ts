@@ -1,9 +1,11 @@
 // The invariants of the lock table, checked against the replicated state and the derived
 // indexes together. A broken one is a bug: the assertion propagates and the node stops.
+// O(size of the table): tests run it after every command, production after every restore.
 import { assert } from '../assert.js';
-import { hasAnyCycle } from './lock-table-graph.js';
+import { waitForHasCycle } from './lock-table-graph.js';
 import type { LockLimits } from './lock-table-limits.js';
-import type { ExpiredMark, LockEntry, Waiter } from './lock-table-snapshot.js';
+import type { LockEntry } from './lock-table-queue.js';
+import type { ExpiredMark, Waiter } from './lock-table-snapshot.js';
 
 export interface TableView {
   readonly locks: ReadonlyMap<string, LockEntry>;
@@ -12,43 +14,51 @@ export interface TableView {
   readonly expired: ReadonlyMap<string, ExpiredMark>;
   readonly lastToken: number;
   readonly limits: LockLimits;
-  readonly deadlineOf: (name: string) => number | undefined;
+  readonly holderCount: number;
+  readonly waiterCount: number;
+  /** Entries in the deadline index: one per holder and one per waiter. */
+  readonly deadlineCount: number;
+  readonly holderDeadline: (name: string, owner: string) => number | undefined;
+  readonly waiterDeadline: (name: string, owner: string) => number | undefined;
   readonly headGrantable: (entry: LockEntry, head: Waiter) => boolean;
-  readonly successors: (owner: string) => readonly string[];
 }
 
-function checkLock(t: TableView, name: string, e: LockEntry): void {
+function checkHolders(t: TableView, name: string, e: LockEntry): void {
   const where = `lock ${name}`;
-  assert(e.holders.length + e.waiters.length > 0, `${where} is empty but kept`);
-  assert(e.holders.length <= t.limits.holdersPerLockMax, `${where} has too many holders`);
-  assert(e.waiters.length <= t.limits.waitersPerLockMax, `${where} has too many waiters`);
-  const exclusive = e.holders.filter((h) => h.mode === 'exclusive').length;
-  assert(exclusive === 0 || e.holders.length === 1, `${where}: exclusive holder is not alone`);
+  assert(e.holders.size <= t.limits.holdersPerLockMax, `${where} has too many holders`);
+  let exclusive = 0;
   let previousToken = 0;
-  for (const h of e.holders) {
+  for (const [owner, h] of e.holders) {
+    assert(owner === h.owner, `${where}: holder index names ${owner} for ${h.owner}`);
+    if (h.mode === 'exclusive') exclusive++;
     assert(h.token > previousToken, `${where}: holders not in grant order`);
     assert(h.token <= t.lastToken, `${where}: token ${h.token} beyond lastToken`);
     assert(h.ttlMs > 0, `${where}: holder ttl must be positive`);
+    assert(t.holderDeadline(name, owner) === h.expiresAt,
+      `${where}: the deadline index has ${t.holderDeadline(name, owner)} for ${owner}'s lease`);
     previousToken = h.token;
   }
-  assert(new Set(e.holders.map((h) => h.owner)).size === e.holders.length,
-    `${where}: an owner holds twice`);
-  assert(new Set(e.waiters.map((w) => w.owner)).size === e.waiters.length,
-    `${where}: an owner waits twice`);
-  e.waiters.forEach((w, i) => {
-    const holder = e.holders.find((h) => h.owner === w.owner);
-    if (holder === undefined) return;
+  assert(exclusive === 0 || e.holders.size === 1, `${where}: exclusive holder is not alone`);
+}
+
+function checkWaiters(t: TableView, name: string, e: LockEntry): void {
+  const where = `lock ${name}`;
+  assert(e.waiters.size <= t.limits.waitersPerLockMax, `${where} has too many waiters`);
+  e.waiters.check();
+  let i = 0;
+  for (const w of e.waiters) {
+    assert(t.waiterDeadline(name, w.owner) === w.deadline,
+      `${where}: the deadline index has ${t.waiterDeadline(name, w.owner)} for ${w.owner}`);
+    const holder = e.holders.get(w.owner);
     // Only an upgrade waits while holding, and it sits at the front.
-    assert(i === 0 && holder.mode === 'shared' && w.mode === 'exclusive',
-      `${where}: holder ${w.owner} waits but is not an upgrade at the front`);
-  });
-  const head = e.waiters[0];
+    assert(holder === undefined || (i === 0 && holder.mode === 'shared' &&
+      w.mode === 'exclusive'), `${where}: holder ${w.owner} waits but is not an upgrade ` +
+      'at the front');
+    i++;
+  }
+  const head = e.waiters.first();
   assert(head === undefined || !t.headGrantable(e, head),
     `${where}: head waiter ${head?.owner} could be granted`);
-  let next = Number.MAX_SAFE_INTEGER;
-  for (const h of e.holders) next = Math.min(next, h.expiresAt);
-  for (const w of e.waiters) next = Math.min(next, w.deadline);
-  assert(t.deadlineOf(name) === next, `${where}: deadline index is ${t.deadlineOf(name)}`);
 }
 
 function sameIndex(what: string, got: ReadonlyMap<string, ReadonlySet<string>>,
@@ -70,7 +80,7 @@ function checkOwnerIndexes(t: TableView): void {
     index.set(owner, set);
   };
   for (const [name, e] of t.locks) {
-    for (const h of e.holders) add(locksOf, h.owner, name);
+    for (const owner of e.holders.keys()) add(locksOf, owner, name);
     for (const w of e.waiters) {
       add(locksOf, w.owner, name);
       add(waitsOf, w.owner, name);
@@ -87,8 +97,19 @@ export function checkTableInvariants(t: TableView): void {
   assert(Number.isSafeInteger(t.lastToken) && t.lastToken >= 0, 'lastToken is a safe integer');
   assert(t.locks.size <= t.limits.locksMax, 'too many locks');
   assert(t.expired.size <= t.limits.expiredMemoryMax, 'expiry memory over its bound');
-  for (const [name, e] of t.locks) checkLock(t, name, e);
+  let holders = 0;
+  let waiters = 0;
+  for (const [name, e] of t.locks) {
+    assert(!e.isEmpty(), `lock ${name} is empty but kept`);
+    checkHolders(t, name, e);
+    checkWaiters(t, name, e);
+    holders += e.holders.size;
+    waiters += e.waiters.size;
+  }
+  assert(holders === t.holderCount && waiters === t.waiterCount,
+    `counted ${holders} holders and ${waiters} waiters, the table says ` +
+    `${t.holderCount} and ${t.waiterCount}`);
+  assert(t.deadlineCount === holders + waiters, 'the deadline index has stale entries');
   checkOwnerIndexes(t);
-  assert(!hasAnyCycle([...t.ownerLocks.keys()].sort(), t.successors),
-    'the wait-for graph has a cycle');
+  assert(!waitForHasCycle(t), 'the wait-for graph has a cycle');
 }

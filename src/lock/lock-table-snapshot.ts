@@ -4,6 +4,7 @@
 // expiry memory oldest first, so all replicas that applied the same commands agree on them.
 import { assert } from '../assert.js';
 import type { LockMode } from './commands.js';
+import { LockEntry } from './lock-table-queue.js';
 
 export interface Holder {
   readonly owner: string;
@@ -22,13 +23,6 @@ export interface Waiter {
   readonly ttlMs: number;
   deadline: number;
   requestId: string | null;
-}
-
-export interface LockEntry {
-  /** In grant order (tokens ascending). An owner appears at most once. */
-  holders: Holder[];
-  /** FIFO; an upgrade (a shared holder wanting exclusive) sits at the front. */
-  waiters: Waiter[];
 }
 
 /** A lease that ran out recently, so a late release/renew hears `expired`. */
@@ -59,8 +53,9 @@ export function encodeTableState(state: TableState): Uint8Array {
     assert(e !== undefined, `lock ${name} listed`);
     return [
       name,
-      e.holders.map((h): HolderRow => [h.owner, h.mode, h.token, h.ttlMs, h.expiresAt]),
-      e.waiters.map((w): WaiterRow => [w.owner, w.mode, w.ttlMs, w.deadline, w.requestId]),
+      [...e.holders.values()].map((h): HolderRow =>
+        [h.owner, h.mode, h.token, h.ttlMs, h.expiresAt]),
+      [...e.waiters].map((w): WaiterRow => [w.owner, w.mode, w.ttlMs, w.deadline, w.requestId]),
     ];
   });
   const expired = state.expired.map((m): ExpiredRow => [m.name, m.owner, m.token]);
@@ -108,7 +103,11 @@ function decodeLock(row: unknown[]): [string, LockEntry] {
     requestId: w[4] === null ? null : str(w[4], 'requestId'),
   }));
   assert(holders.length + waiters.length > 0, `snapshot: lock ${name} is empty`);
-  return [name, { holders, waiters }];
+  assert(new Set(holders.map((h) => h.owner)).size === holders.length,
+    `snapshot: lock ${name} has an owner holding twice`);
+  assert(new Set(waiters.map((w) => w.owner)).size === waiters.length,
+    `snapshot: lock ${name} has an owner waiting twice`);
+  return [name, LockEntry.of(holders, waiters)];
 }
 
 /** Parses snapshot bytes. Snapshots are CRC-checked by storage, so malformed bytes here are

@@ -17,17 +17,22 @@
 //   the later of the old and the new one.
 // - Iteration that decides anything runs in sorted or FIFO order, never in Map order of
 //   derived indexes, so a restored replica behaves exactly like one that never restarted.
+// - No command costs more than O(log n) in the number of holders and waiters of a lock
+//   (plus what it answers): a crowd of waiters on one lock must not make every command, on
+//   every replica and in every replay, slow. Hence the queue of lock-table-queue.ts, one
+//   deadline per holder and per waiter in the DeadlineIndex, and the compressed wait-for
+//   graph of lock-table-graph.ts.
 import { assert } from '../assert.js';
 import type {
   ApplyCtx, LockCommand, LockEvent, LockMode, LockResult, LockView, NotHeldReason,
 } from './commands.js';
 import { DeadlineIndex } from './lock-table-deadlines.js';
-import { findCycleThrough } from './lock-table-graph.js';
+import { findWaitForCycle, type WaitForSource } from './lock-table-graph.js';
 import { checkTableInvariants } from './lock-table-invariants.js';
 import { type LockLimits, parseLockLimits } from './lock-table-limits.js';
+import { LockEntry } from './lock-table-queue.js';
 import {
-  decodeTableState, encodeTableState, type ExpiredMark, type Holder, type LockEntry,
-  type Waiter,
+  decodeTableState, encodeTableState, type ExpiredMark, type Holder, type Waiter,
 } from './lock-table-snapshot.js';
 
 export type { LockLimits } from './lock-table-limits.js';
@@ -54,6 +59,40 @@ function expiredKey(name: string, owner: string): string {
   return `${name}\u0000${owner}`;
 }
 
+/** Keys of the deadline index: one per holder (its lease) and per waiter (its deadline).
+ * Sorted, they group by lock in name order, holders before waiters. */
+function holderDueKey(name: string, owner: string): string {
+  return `${name}\u0000h\u0000${owner}`;
+}
+
+function waiterDueKey(name: string, owner: string): string {
+  return `${name}\u0000w\u0000${owner}`;
+}
+
+interface DueLock {
+  readonly name: string;
+  readonly holders: string[];
+  readonly waiters: string[];
+}
+
+/** Groups sorted due keys by lock, keeping the locks in name order. */
+function groupDue(keys: readonly string[]): DueLock[] {
+  const out: DueLock[] = [];
+  for (const key of keys) {
+    const at = key.indexOf('\u0000');
+    const name = key.slice(0, at);
+    const kind = key[at + 1];
+    const owner = key.slice(at + 3);
+    let last = out[out.length - 1];
+    if (last === undefined || last.name !== name) {
+      last = { name, holders: [], waiters: [] };
+      out.push(last);
+    }
+    (kind === 'h' ? last.holders : last.waiters).push(owner);
+  }
+  return out;
+}
+
 export class LockTable {
   readonly limits: LockLimits;
   private readonly locks = new Map<string, LockEntry>();
@@ -62,8 +101,14 @@ export class LockTable {
   /** Derived: the locks each owner waits on (the wait-for graph's out-edges come from
    * these alone, and most owners wait on nothing). */
   private readonly ownerWaits = new Map<string, Set<string>>();
-  /** Derived: the earliest lease expiry or wait deadline of each lock. */
+  private readonly graph: WaitForSource = {
+    locks: this.locks, ownerWaits: this.ownerWaits, ownerLocks: this.ownerLocks,
+  };
+  /** Derived: the lease expiry of every holder and the deadline of every waiter. */
   private readonly deadlines = new DeadlineIndex();
+  /** Derived: holders and waiters in the whole table. */
+  private holderCount = 0;
+  private waiterCount = 0;
   /** Recent expiries, oldest first (Map insertion order is replicated via the snapshot). */
   private readonly expired = new Map<string, ExpiredMark>();
   private lastToken = 0;
@@ -105,19 +150,20 @@ export class LockTable {
   private acquire(cmd: AcquireCmd, ctx: ApplyCtx): LockResult {
     assert(cmd.ttlMs > 0 && cmd.waitMs >= 0, 'acquire needs ttlMs > 0 and waitMs >= 0');
     const entry = this.locks.get(cmd.name);
-    const holder = entry?.holders.find((h) => h.owner === cmd.owner);
+    const holder = entry?.holders.get(cmd.owner);
     if (entry !== undefined && holder !== undefined &&
         (cmd.mode === 'shared' || holder.mode === 'exclusive')) {
       // Idempotent retry: the same grant and token, with a fresh lease.
       holder.ttlMs = cmd.ttlMs;
-      holder.expiresAt = ctx.nowMs + cmd.ttlMs;
+      this.setExpiry(cmd.name, holder, ctx.nowMs + cmd.ttlMs);
       this.settle(cmd.name, entry);
       return { type: 'granted', name: cmd.name, owner: cmd.owner, mode: holder.mode,
         token: holder.token, expiresAt: holder.expiresAt };
     }
-    const waiter = entry?.waiters.find((w) => w.owner === cmd.owner);
+    const waiter = entry?.waiters.get(cmd.owner);
     if (entry !== undefined && waiter !== undefined) {
       waiter.deadline = Math.max(waiter.deadline, ctx.nowMs + cmd.waitMs);
+      this.deadlines.set(waiterDueKey(cmd.name, cmd.owner), waiter.deadline);
       if (cmd.requestId !== undefined) waiter.requestId = cmd.requestId;
       this.settle(cmd.name, entry);
       return { type: 'waiting', name: cmd.name, owner: cmd.owner, mode: waiter.mode,
@@ -134,10 +180,10 @@ export class LockTable {
     if ((this.ownerLocks.get(cmd.owner)?.size ?? 0) >= this.limits.locksPerOwnerMax) {
       return { type: 'exhausted', limit: 'locksPerOwner', max: this.limits.locksPerOwnerMax };
     }
-    const e = entry ?? { holders: [], waiters: [] };
-    const compatible = e.waiters.length === 0 &&
-      e.holders.every((h) => !conflicts(h.mode, cmd.mode));
-    if (compatible && e.holders.length >= this.limits.holdersPerLockMax) {
+    const e = entry ?? new LockEntry();
+    const held = e.holderMode();
+    const compatible = e.waiters.size === 0 && (held === null || !conflicts(held, cmd.mode));
+    if (compatible && e.holders.size >= this.limits.holdersPerLockMax) {
       return { type: 'exhausted', limit: 'holdersPerLock', max: this.limits.holdersPerLockMax };
     }
     if (compatible) {
@@ -155,7 +201,7 @@ export class LockTable {
   private acquireUpgrade(cmd: AcquireCmd, entry: LockEntry | undefined, ctx: ApplyCtx)
     : LockResult {
     assert(entry !== undefined && cmd.mode === 'exclusive', 'upgrade of a held shared lock');
-    if (entry.holders.length === 1) {
+    if (entry.holders.size === 1) {
       // The only holder: nobody to wait for, and an upgrade goes ahead of the queue.
       const h = this.grant(cmd.name, entry, cmd.owner, 'exclusive', cmd.ttlMs, ctx);
       this.settle(cmd.name, entry);
@@ -170,22 +216,19 @@ export class LockTable {
   private enqueue(cmd: AcquireCmd, entry: LockEntry, upgrade: boolean, ctx: ApplyCtx)
     : LockResult {
     if (cmd.waitMs === 0) return { type: 'timeout' };
-    if (entry.waiters.length >= this.limits.waitersPerLockMax) {
+    if (entry.waiters.size >= this.limits.waitersPerLockMax) {
       return { type: 'exhausted', limit: 'waitersPerLock', max: this.limits.waitersPerLockMax };
     }
     const w: Waiter = { owner: cmd.owner, mode: cmd.mode, ttlMs: cmd.ttlMs,
       deadline: ctx.nowMs + cmd.waitMs, requestId: cmd.requestId ?? null };
-    if (upgrade) entry.waiters.unshift(w);
-    else entry.waiters.push(w);
     this.addOwnerLock(cmd.owner, cmd.name);
-    addToIndex(this.ownerWaits, cmd.owner, cmd.name);
+    this.queue(cmd.name, entry, w, upgrade);
     // Queuing adds only edges out of the requester and, for an upgrade at the front,
     // edges into it from those behind: any new cycle runs through the requester, so a
     // search from it alone is complete.
-    const cycle = findCycleThrough(cmd.owner, (o) => this.successors(o));
+    const cycle = findWaitForCycle(this.graph, cmd.owner);
     if (cycle !== null) {
-      entry.waiters.splice(entry.waiters.indexOf(w), 1);
-      removeFromIndex(this.ownerWaits, cmd.owner, cmd.name);
+      this.unqueue(cmd.name, entry, cmd.owner);
       this.dropOwnerIfGone(cmd.name, cmd.owner);
       return { type: 'deadlock', cycle };
     }
@@ -205,13 +248,12 @@ export class LockTable {
   private release(name: string, owner: string, token: number | undefined, ctx: ApplyCtx,
     events: LockEvent[]): LockResult {
     const entry = this.locks.get(name);
-    const i = entry?.holders.findIndex((h) => h.owner === owner) ?? -1;
-    const holder = entry?.holders[i];
+    const holder = entry?.holders.get(owner);
     if (entry === undefined || holder === undefined) return this.notHeld(name, owner);
     if (token !== undefined && token !== holder.token) {
       return { type: 'notHeld', reason: 'stale_token' };
     }
-    entry.holders.splice(i, 1);
+    this.dropHolder(name, entry, owner);
     this.cancelUpgrade(name, entry, owner, events);
     this.grantWaiters(name, entry, ctx, events);
     this.dropOwnerIfGone(name, owner);
@@ -222,12 +264,12 @@ export class LockTable {
   private renew(name: string, owner: string, ttlMs: number | undefined, ctx: ApplyCtx)
     : LockResult {
     const entry = this.locks.get(name);
-    const holder = entry?.holders.find((h) => h.owner === owner);
+    const holder = entry?.holders.get(owner);
     if (entry === undefined || holder === undefined) return this.notHeld(name, owner);
     assert(ttlMs === undefined || ttlMs > 0, 'renew ttlMs must be positive');
     // A renew with ttlMs changes the grant's own ttl, so later bare renews keep using it.
     if (ttlMs !== undefined) holder.ttlMs = ttlMs;
-    holder.expiresAt = ctx.nowMs + holder.ttlMs;
+    this.setExpiry(name, holder, ctx.nowMs + holder.ttlMs);
     this.settle(name, entry);
     return { type: 'renewed', expiresAt: holder.expiresAt };
   }
@@ -235,12 +277,9 @@ export class LockTable {
   private cancelWait(name: string, owner: string, ctx: ApplyCtx, events: LockEvent[])
     : LockResult {
     const entry = this.locks.get(name);
-    const i = entry?.waiters.findIndex((w) => w.owner === owner) ?? -1;
-    const waiter = entry?.waiters[i];
+    const waiter = entry === undefined ? undefined : this.unqueue(name, entry, owner);
     // Nothing to cancel (granted or timed out meanwhile) is fine: the client is gone.
     if (entry === undefined || waiter === undefined) return { type: 'ok' };
-    entry.waiters.splice(i, 1);
-    removeFromIndex(this.ownerWaits, owner, name);
     events.push(withRequestId({ type: 'waitCancelled', name, owner }, waiter.requestId));
     // The waiter may have been the one blocking those behind it (a waiting exclusive).
     this.grantWaiters(name, entry, ctx, events);
@@ -251,11 +290,10 @@ export class LockTable {
 
   private extendLeases(byMs: number): LockResult {
     assert(Number.isSafeInteger(byMs) && byMs >= 0, `extendLeases by ${byMs}`);
-    for (const name of [...this.locks.keys()].sort()) {
-      const entry = this.locks.get(name);
-      assert(entry !== undefined, 'listed lock exists');
-      for (const h of entry.holders) h.expiresAt += byMs;
-      this.settle(name, entry);
+    // Order does not matter here: every lease moves by the same amount and nothing is
+    // granted, expired or answered.
+    for (const [name, entry] of this.locks) {
+      for (const h of entry.holders.values()) this.setExpiry(name, h, h.expiresAt + byMs);
     }
     return { type: 'ok' };
   }
@@ -265,22 +303,30 @@ export class LockTable {
   /** Expires leases and fails waits due at ctx.nowMs, lock by lock in name order, and grants
    * what that frees. */
   private expireDue(ctx: ApplyCtx, events: LockEvent[]): void {
-    for (const name of this.deadlines.takeDue(ctx.nowMs)) {
+    for (const due of groupDue(this.deadlines.takeDue(ctx.nowMs))) {
+      const name = due.name;
       const entry = this.locks.get(name);
       assert(entry !== undefined, `due lock ${name} exists`);
       const gone: string[] = [];
-      for (const h of entry.holders.filter((x) => x.expiresAt <= ctx.nowMs)) {
-        entry.holders.splice(entry.holders.indexOf(h), 1);
+      // Holders in grant order, then waiters in queue order, as a scan of the lock would.
+      const holders = due.holders.map((o) => entry.holders.get(o))
+        .filter((h): h is Holder => h !== undefined).sort((a, b) => a.token - b.token);
+      for (const h of holders) {
+        assert(h.expiresAt <= ctx.nowMs, `lease of ${h.owner} on ${name} is due`);
+        this.dropHolder(name, entry, h.owner);
         events.push({ type: 'expired', name, owner: h.owner, token: h.token });
         this.rememberExpiry(name, h.owner, h.token);
         this.cancelUpgrade(name, entry, h.owner, events);
         gone.push(h.owner);
       }
-      for (const w of entry.waiters.filter((x) => x.deadline <= ctx.nowMs)) {
-        entry.waiters.splice(entry.waiters.indexOf(w), 1);
-        removeFromIndex(this.ownerWaits, w.owner, name);
-        events.push(withRequestId({ type: 'waitTimedOut', name, owner: w.owner }, w.requestId));
-        gone.push(w.owner);
+      // An upgrade cancelled just above is no longer queued.
+      const waiters = due.waiters.filter((o) => entry.waiters.has(o))
+        .sort((a, b) => entry.waiters.seqOf(a) - entry.waiters.seqOf(b));
+      for (const owner of waiters) {
+        const w = this.unqueue(name, entry, owner);
+        assert(w !== undefined && w.deadline <= ctx.nowMs, `wait of ${owner} on ${name} is due`);
+        events.push(withRequestId({ type: 'waitTimedOut', name, owner }, w.requestId));
+        gone.push(owner);
       }
       this.grantWaiters(name, entry, ctx, events);
       for (const owner of gone) this.dropOwnerIfGone(name, owner);
@@ -293,10 +339,9 @@ export class LockTable {
   private grantWaiters(name: string, entry: LockEntry, ctx: ApplyCtx, events: LockEvent[])
     : void {
     for (;;) {
-      const head = entry.waiters[0];
+      const head = entry.waiters.first();
       if (head === undefined || !this.headGrantable(entry, head)) return;
-      entry.waiters.shift();
-      removeFromIndex(this.ownerWaits, head.owner, name);
+      this.unqueue(name, entry, head.owner);
       const h = this.grant(name, entry, head.owner, head.mode, head.ttlMs, ctx);
       events.push(withRequestId({ type: 'granted', name, owner: h.owner, mode: h.mode,
         token: h.token, expiresAt: h.expiresAt }, head.requestId));
@@ -305,10 +350,12 @@ export class LockTable {
 
   /** Whether the waiter at the head of the queue could be granted now. */
   private headGrantable(entry: LockEntry, head: Waiter): boolean {
-    const others = entry.holders.filter((h) => h.owner !== head.owner);
-    if (others.some((h) => conflicts(h.mode, head.mode))) return false;
-    const upgrade = others.length !== entry.holders.length;
-    return upgrade || entry.holders.length < this.limits.holdersPerLockMax;
+    // Holders share one mode, so one comparison stands for all of them.
+    const upgrade = entry.holders.has(head.owner);
+    const others = entry.holders.size - (upgrade ? 1 : 0);
+    const held = entry.holderMode();
+    if (others > 0 && held !== null && conflicts(held, head.mode)) return false;
+    return upgrade || entry.holders.size < this.limits.holdersPerLockMax;
   }
 
   /** Makes `owner` a holder with a new token, replacing its shared grant on an upgrade. */
@@ -317,10 +364,12 @@ export class LockTable {
     const token = Math.max(ctx.index, this.lastToken + 1);
     assert(token > this.lastToken, 'fencing tokens strictly increase');
     this.lastToken = token;
-    const previous = entry.holders.findIndex((h) => h.owner === owner);
-    if (previous >= 0) entry.holders.splice(previous, 1);
+    // An upgrade replaces the shared grant; the new one goes last, as it has the newest token.
+    if (entry.holders.has(owner)) this.dropHolder(name, entry, owner);
     const h: Holder = { owner, mode, token, ttlMs, expiresAt: ctx.nowMs + ttlMs };
-    entry.holders.push(h);
+    entry.holders.set(owner, h);
+    this.holderCount++;
+    this.deadlines.set(holderDueKey(name, owner), h.expiresAt);
     this.expired.delete(expiredKey(name, owner));
     return h;
   }
@@ -328,11 +377,8 @@ export class LockTable {
   /** The owner no longer holds `name`: its pending upgrade lost its premise. */
   private cancelUpgrade(name: string, entry: LockEntry, owner: string, events: LockEvent[])
     : void {
-    const i = entry.waiters.findIndex((w) => w.owner === owner);
-    const w = entry.waiters[i];
+    const w = this.unqueue(name, entry, owner);
     if (w === undefined) return;
-    entry.waiters.splice(i, 1);
-    removeFromIndex(this.ownerWaits, owner, name);
     events.push(withRequestId({ type: 'waitCancelled', name, owner }, w.requestId));
   }
 
@@ -348,7 +394,38 @@ export class LockTable {
     }
   }
 
-  // ---- derived indexes ----------------------------------------------------------------------
+  // ---- holders, waiters and the derived indexes ----------------------------------------------
+
+  private setExpiry(name: string, h: Holder, expiresAt: number): void {
+    h.expiresAt = expiresAt;
+    this.deadlines.set(holderDueKey(name, h.owner), expiresAt);
+  }
+
+  private dropHolder(name: string, entry: LockEntry, owner: string): void {
+    const gone = entry.holders.delete(owner);
+    assert(gone, () => `${owner} holds ${name}`);
+    this.holderCount--;
+    this.deadlines.set(holderDueKey(name, owner), null);
+  }
+
+  /** Queues `w` at the back (at the front for an upgrade) and indexes it. */
+  private queue(name: string, entry: LockEntry, w: Waiter, front: boolean): void {
+    if (front) entry.waiters.pushFront(w);
+    else entry.waiters.pushBack(w);
+    this.waiterCount++;
+    addToIndex(this.ownerWaits, w.owner, name);
+    this.deadlines.set(waiterDueKey(name, w.owner), w.deadline);
+  }
+
+  /** Removes `owner`'s place in the queue, if it has one, and its index entries. */
+  private unqueue(name: string, entry: LockEntry, owner: string): Waiter | undefined {
+    const w = entry.waiters.remove(owner);
+    if (w === undefined) return undefined;
+    this.waiterCount--;
+    removeFromIndex(this.ownerWaits, owner, name);
+    this.deadlines.set(waiterDueKey(name, owner), null);
+    return w;
+  }
 
   private addOwnerLock(owner: string, name: string): void {
     addToIndex(this.ownerLocks, owner, name);
@@ -356,49 +433,20 @@ export class LockTable {
 
   private dropOwnerIfGone(name: string, owner: string): void {
     const entry = this.locks.get(name);
-    if (entry !== undefined && (entry.holders.some((h) => h.owner === owner) ||
-        entry.waiters.some((w) => w.owner === owner))) return;
+    if (entry !== undefined && (entry.holders.has(owner) || entry.waiters.has(owner))) return;
     removeFromIndex(this.ownerLocks, owner, name);
   }
 
-  /** After any change to a lock: forget it when empty, else index its next deadline. */
+  /** After any change to a lock: forget it when empty. */
   private settle(name: string, entry: LockEntry): void {
-    if (entry.holders.length === 0 && entry.waiters.length === 0) {
+    if (entry.isEmpty()) {
       this.locks.delete(name);
-      this.deadlines.set(name, null);
       return;
     }
     assert(this.locks.get(name) === entry, `lock ${name} is in the table`);
-    const head = entry.waiters[0];
+    const head = entry.waiters.first();
     assert(head === undefined || !this.headGrantable(entry, head),
       () => `lock ${name}: the head waiter ${head?.owner} could be granted`);
-    let next = Number.MAX_SAFE_INTEGER;
-    for (const h of entry.holders) next = Math.min(next, h.expiresAt);
-    for (const w of entry.waiters) next = Math.min(next, w.deadline);
-    this.deadlines.set(name, next);
-  }
-
-  /** Wait-for edges of `owner`: in every lock it waits on, the holders whose mode conflicts
-   * with its request and the conflicting waiters ahead of it. Sorted, for determinism. */
-  private successors(owner: string): string[] {
-    const names = this.ownerWaits.get(owner);
-    if (names === undefined) return [];
-    const out = new Set<string>();
-    for (const name of names) {
-      const entry = this.locks.get(name);
-      assert(entry !== undefined, `wait index names a live lock ${name}`);
-      const i = entry.waiters.findIndex((w) => w.owner === owner);
-      const me = entry.waiters[i];
-      assert(me !== undefined, `wait index: ${owner} waits on ${name}`);
-      for (const h of entry.holders) {
-        if (h.owner !== owner && conflicts(h.mode, me.mode)) out.add(h.owner);
-      }
-      for (let j = 0; j < i; j++) {
-        const ahead = entry.waiters[j];
-        if (ahead !== undefined && conflicts(ahead.mode, me.mode)) out.add(ahead.owner);
-      }
-    }
-    return [...out].sort();
   }
 
   // ---- reads ----------------------------------------------------------------------------------
@@ -410,10 +458,10 @@ export class LockTable {
     if (entry === undefined) return { name, mode: null, holders: [], waiters: [] };
     return {
       name,
-      mode: entry.holders[0]?.mode ?? null,
-      holders: entry.holders.map((h) => ({ owner: h.owner, mode: h.mode, token: h.token,
-        expiresAt: h.expiresAt })),
-      waiters: entry.waiters.map((w) => ({ owner: w.owner, mode: w.mode })),
+      mode: entry.holderMode(),
+      holders: [...entry.holders.values()].map((h) => ({ owner: h.owner, mode: h.mode,
+        token: h.token, expiresAt: h.expiresAt })),
+      waiters: [...entry.waiters].map((w) => ({ owner: w.owner, mode: w.mode })),
     };
   }
 
@@ -430,14 +478,9 @@ export class LockTable {
   }
 
   stats(): LockTableStats {
-    let holders = 0;
-    let waiters = 0;
-    for (const e of this.locks.values()) {
-      holders += e.holders.length;
-      waiters += e.waiters.length;
-    }
-    return { locks: this.locks.size, holders, waiters, owners: this.ownerLocks.size,
-      expiredRemembered: this.expired.size, lastToken: this.lastToken };
+    return { locks: this.locks.size, holders: this.holderCount, waiters: this.waiterCount,
+      owners: this.ownerLocks.size, expiredRemembered: this.expired.size,
+      lastToken: this.lastToken };
   }
 
   // ---- snapshots and invariants ----------------------------------------------------------------
@@ -452,12 +495,18 @@ export class LockTable {
     const t = new LockTable(limits);
     t.lastToken = state.lastToken;
     for (const m of state.expired) t.expired.set(expiredKey(m.name, m.owner), m);
-    for (const [name, entry] of state.locks) {
+    for (const [name, decoded] of state.locks) {
+      const entry = new LockEntry();
       t.locks.set(name, entry);
-      for (const h of entry.holders) t.addOwnerLock(h.owner, name);
-      for (const w of entry.waiters) {
+      for (const h of decoded.holders.values()) {
+        entry.holders.set(h.owner, h);
+        t.holderCount++;
+        t.deadlines.set(holderDueKey(name, h.owner), h.expiresAt);
+        t.addOwnerLock(h.owner, name);
+      }
+      for (const w of decoded.waiters) {
         t.addOwnerLock(w.owner, name);
-        addToIndex(t.ownerWaits, w.owner, name);
+        t.queue(name, entry, w, false);
       }
       t.settle(name, entry);
     }
@@ -473,9 +522,11 @@ export class LockTable {
       locks: this.locks, ownerLocks: this.ownerLocks, ownerWaits: this.ownerWaits,
       expired: this.expired,
       lastToken: this.lastToken, limits: this.limits,
-      deadlineOf: (name) => this.deadlines.get(name),
+      holderCount: this.holderCount, waiterCount: this.waiterCount,
+      deadlineCount: this.deadlines.size,
+      holderDeadline: (name, owner) => this.deadlines.get(holderDueKey(name, owner)),
+      waiterDeadline: (name, owner) => this.deadlines.get(waiterDueKey(name, owner)),
       headGrantable: (e, w) => this.headGrantable(e, w),
-      successors: (o) => this.successors(o),
     });
   }
 }

@@ -86,6 +86,38 @@ describe('lock table properties', () => {
     expect(tally.deadlock).toBeGreaterThan(0);
   });
 
+  it('with long mixed queues too, deadlock is answered iff a naive search finds a cycle', () => {
+    // Six owners on two locks: queues of several shared and exclusive waiters, where the
+    // table's shortcut and its compressed graph (lock-table-graph.ts) both get used.
+    const owners = ['o1', 'o2', 'o3', 'o4', 'o5', 'o6'];
+    const crowded: fc.Arbitrary<GenStep> = fc.record({
+      dtMs: fc.constantFrom(0, 0, 0, 200),
+      cmd: fc.oneof(
+        { weight: 6, arbitrary: fc.record({
+          kind: fc.constant('acquire' as const), name: fc.constantFrom('a', 'b'),
+          owner: fc.constantFrom(...owners),
+          mode: fc.constantFrom('exclusive' as const, 'shared' as const),
+          ttlMs: fc.constant(10_000), waitMs: fc.constantFrom(0, 1000, 5000),
+        }) },
+        { weight: 1, arbitrary: fc.record({
+          kind: fc.constant('release' as const), name: fc.constantFrom('a', 'b'),
+          owner: fc.constantFrom(...owners), token: fc.constant('none' as const),
+        }) },
+        { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancelWait' as const),
+          name: fc.constantFrom('a', 'b'), owner: fc.constantFrom(...owners) }) },
+      ),
+    });
+    const tally: Record<string, number> = {};
+    fc.assert(fc.property(fc.array(crowded, { maxLength: 40, size: 'max' }), (steps) => {
+      const run = new CheckedRun({}, ['a', 'b']);
+      for (const s of steps) run.step(s);
+      run.drain();
+      for (const [k, n] of Object.entries(run.tally)) tally[k] = (tally[k] ?? 0) + n;
+    }), { numRuns: 60 });
+    expect(tally.deadlock).toBeGreaterThan(0);
+    expect(tally.waiting).toBeGreaterThan(0);
+  });
+
   it('snapshot → restore gives the same bytes at every point', () => {
     fc.assert(fc.property(fc.array(genStep, { maxLength: 40, size: 'max' }), (steps) => {
       const run = new CheckedRun(LIMITS, NAMES);

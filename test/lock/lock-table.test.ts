@@ -1,6 +1,7 @@
 // One test per semantic line of API.md "Locks" and of the lock-service issue; each test
 // names the line it checks.
 import { describe, expect, it } from 'vitest';
+import type { LockEvent } from '../../src/lock/commands.js';
 import { LockTable } from '../../src/lock/lock-table.js';
 import { Harness, tokenOf } from './harness.js';
 
@@ -472,6 +473,36 @@ describe('snapshots', () => {
     expect(new TextDecoder().decode(t.table.snapshot())).toBe(
       '{"v":1,"lastToken":2,"locks":[["a",[["o2","shared",2,1000,1001000]],' +
       '[["o3","exclusive",30000,1005000,"q"]]]],"expired":[["b","o1",1]]}');
+  });
+
+  it('a snapshot of the previous (array-based) table restores and answers as it did', () => {
+    // Written by the table before its queues became linked lists, with an upgrade at the
+    // front, shared and exclusive waiters and a remembered expiry. The events below are
+    // what that table answered to the same four commands.
+    const old = '{"v":1,"lastToken":8,"locks":[["db/x",[["A","shared",1,5000,6000],' +
+      '["B","shared",2,5000,6000]],[["A","exclusive",5000,10100,"r1"],' +
+      '["C","exclusive",5000,10200,"r2"],["D","shared",5000,10300,null]]],' +
+      '["q",[["E","exclusive",6,5000,6400]],[["F","exclusive",5000,10500,null]]]],' +
+      '"expired":[["gone","G",8]]}';
+    const t = LockTable.restore(new TextEncoder().encode(old), { expiredMemoryMax: 4 });
+    expect(new TextDecoder().decode(t.snapshot())).toBe(old);
+    let index = 10;
+    const at = (nowMs: number): { index: number; nowMs: number } => ({ index: index++, nowMs });
+    const granted = (name: string, owner: string, token: number, expiresAt: number,
+      requestId?: string): LockEvent => ({ type: 'granted', name, owner, mode: 'exclusive',
+      token, expiresAt, ...(requestId === undefined ? {} : { requestId }) });
+    expect(t.apply({ type: 'release', name: 'db/x', owner: 'B' }, at(5100)).events)
+      .toEqual([granted('db/x', 'A', 10, 10100, 'r1')]);
+    expect(t.apply({ type: 'tick' }, at(9000)).events).toEqual([
+      { type: 'expired', name: 'q', owner: 'E', token: 6 }, granted('q', 'F', 11, 14000)]);
+    expect(t.apply({ type: 'release', name: 'db/x', owner: 'A' }, at(9100)).events)
+      .toEqual([granted('db/x', 'C', 12, 14100, 'r2')]);
+    expect(t.apply({ type: 'tick' }, at(20000)).events).toEqual([
+      { type: 'expired', name: 'db/x', owner: 'C', token: 12 },
+      { type: 'waitTimedOut', name: 'db/x', owner: 'D' },
+      { type: 'expired', name: 'q', owner: 'F', token: 11 }]);
+    expect(new TextDecoder().decode(t.snapshot())).toBe('{"v":1,"lastToken":12,"locks":[],' +
+      '"expired":[["gone","G",8],["q","E",6],["db/x","C",12],["q","F",11]]}');
   });
 
   it('restore refuses corrupt bytes', () => {

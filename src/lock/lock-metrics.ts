@@ -7,6 +7,8 @@ export interface LockMetrics {
   readonly deadlocks: Counter;
   readonly expiries: Counter;
   readonly waitSeconds: Histogram;
+  /** Acquires this leader refused by a bound before proposing them (label: limit). */
+  readonly refusedEarly: Counter<'limit'>;
 }
 
 export function createLockMetrics(registry: Registry, sm: () => LockStateMachine): LockMetrics {
@@ -32,5 +34,8 @@ export function createLockMetrics(registry: Registry, sm: () => LockStateMachine
     waitSeconds: new Histogram({ name: 'dsync_lock_acquire_wait_seconds',
       help: 'Time from acquire request to answer on this node', registers: [registry],
       buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] }),
+    refusedEarly: new Counter({ name: 'dsync_lock_refused_unlogged_total',
+      help: 'Acquires the leader refused by a bound (429) without writing them to the log',
+      labelNames: ['limit'], registers: [registry] }),
   };
 }

@@ -9,6 +9,7 @@ import type { RaftGroup } from '../runtime/raft-group.js';
 import type {
   LockCommand, LockEvent, LockResult, LockView,
 } from './commands.js';
+import { InflightAcquires } from './lock-admission.js';
 import { LockStateMachine } from './lock-state-machine.js';
 import type { LockMetrics } from './lock-metrics.js';
 
@@ -42,6 +43,8 @@ const WAIT_GRACE_MS = 5_000;
 export class LockService {
   private readonly waiting = new Map<string, Set<Waiting>>();
   private waitingCount = 0;
+  /** Acquires proposed here and not yet applied: what the early refusal counts. */
+  private readonly inflight = new InflightAcquires();
   private dutyTimer: NodeJS.Timeout | null = null;
   private dutyInFlight = false;
 
@@ -67,6 +70,16 @@ export class LockService {
       throw new DsyncError('RESOURCE_EXHAUSTED', `this node has ${this.waitingCount} blocking ` +
         'acquires open; retry later or use a shorter waitMs', { retryable: true });
     }
+    const cmd: LockCommand = { type: 'acquire', ...req };
+    // What a bound refuses stays out of the log: the table would only answer `exhausted`.
+    const table = this.o.sm.table;
+    const refused = table.refusal(cmd, this.inflight);
+    if (refused !== null) {
+      this.o.metrics.refusedEarly.inc({ limit: refused.limit });
+      throw this.toError(refused);
+    }
+    const unreserve = this.inflight.reserve(req.name, req.owner,
+      !table.isInLock(req.name, req.owner), !table.hasLock(req.name));
     // Register before proposing: the grant can be applied before the proposal's promise
     // continues (same Ready batch).
     let settle!: (r: LockResult) => void;
@@ -75,8 +88,7 @@ export class LockService {
     this.addWaiting(key, w);
     const t0 = process.hrtime.bigint();
     try {
-      const cmd: LockCommand = { type: 'acquire', ...req };
-      const first = await this.propose(cmd, clientId, req.requestId);
+      const first = await this.propose(cmd, clientId, req.requestId).finally(unreserve);
       let result = first;
       if (first.type === 'waiting') {
         result = await this.awaitAnswer(answered, req, signal);

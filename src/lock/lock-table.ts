@@ -49,6 +49,20 @@ export interface LockTableStats {
 }
 
 type AcquireCmd = Extract<LockCommand, { type: 'acquire' }>;
+type Exhausted = Extract<LockResult, { type: 'exhausted' }>;
+
+/** What acquires that were proposed but have not applied yet may add to the table. The
+ * leader's early refusal (`refusal`) counts them as if they had applied. */
+export interface InflightLoad {
+  /** Acquires in flight on lock `name`. */
+  onLock(name: string): number;
+  /** Acquires in flight by `owner` on locks it was not in when they were proposed. */
+  locksOf(owner: string): number;
+  /** Distinct locks, absent from the table when proposed, that acquires in flight name. */
+  newLocks(): number;
+  /** Whether an acquire in flight names lock `name`, which was absent when proposed. */
+  createsLock(name: string): boolean;
+}
 
 export function conflicts(a: LockMode, b: LockMode): boolean {
   return a === 'exclusive' || b === 'exclusive';
@@ -235,6 +249,42 @@ export class LockTable {
     this.settle(cmd.name, entry);
     return { type: 'waiting', name: cmd.name, owner: cmd.owner, mode: cmd.mode,
       deadline: w.deadline };
+  }
+
+  /**
+   * The `exhausted` answer a bound would give `cmd` if it applied now, after the acquires
+   * still in flight, or null when no bound refuses it. A leader asks before proposing, so
+   * that work refused by a bound never reaches the log (the table still checks on apply).
+   * It may refuse where apply would not (when acquires in flight end otherwise than by
+   * taking their place), never the other way round for the state it sees.
+   */
+  refusal(cmd: AcquireCmd, load: InflightLoad): Exhausted | null {
+    const entry = this.locks.get(cmd.name);
+    // A retry or an upgrade: only the table can tell what it means.
+    if (entry?.holders.has(cmd.owner) === true || entry?.waiters.has(cmd.owner) === true) {
+      return null;
+    }
+    const l = this.limits;
+    if (entry === undefined && !load.createsLock(cmd.name) &&
+        this.locks.size + load.newLocks() >= l.locksMax) {
+      return { type: 'exhausted', limit: 'locks', max: l.locksMax };
+    }
+    const joined = (this.ownerLocks.get(cmd.owner)?.size ?? 0) + load.locksOf(cmd.owner);
+    if (joined >= l.locksPerOwnerMax) {
+      return { type: 'exhausted', limit: 'locksPerOwner', max: l.locksPerOwnerMax };
+    }
+    if (entry === undefined) return null;
+    const pending = load.onLock(cmd.name);
+    const held = entry.holderMode();
+    if (entry.waiters.size === 0 && (held === null || !conflicts(held, cmd.mode))) {
+      return entry.holders.size + pending >= l.holdersPerLockMax
+        ? { type: 'exhausted', limit: 'holdersPerLock', max: l.holdersPerLockMax } : null;
+    }
+    // It would wait; an acquire that cannot wait is answered `timeout` by the table.
+    if (cmd.waitMs > 0 && entry.waiters.size + pending >= l.waitersPerLockMax) {
+      return { type: 'exhausted', limit: 'waitersPerLock', max: l.waitersPerLockMax };
+    }
+    return null;
   }
 
   // ---- release, renew, cancelWait, extendLeases -----------------------------------------
@@ -470,6 +520,15 @@ export class LockTable {
     assert(Number.isSafeInteger(max) && max >= 0, `list max ${max}`);
     const names = [...this.locks.keys()].filter((n) => n.startsWith(prefix)).sort();
     return names.slice(0, max).map((n) => this.get(n));
+  }
+
+  /** Whether `owner` holds or waits on `name`. */
+  isInLock(name: string, owner: string): boolean {
+    return this.ownerLocks.get(owner)?.has(name) === true;
+  }
+
+  hasLock(name: string): boolean {
+    return this.locks.has(name);
   }
 
   /** The earliest lease expiry or wait deadline: when the leader should propose `tick`. */

@@ -118,6 +118,41 @@ describe('lock table properties', () => {
     expect(tally.waiting).toBeGreaterThan(0);
   });
 
+  it("the leader's early refusal agrees with what apply answers (nothing in flight)", () => {
+    // LockTable.refusal runs on the leader before it proposes an acquire: whatever it refuses
+    // must be what apply would refuse, and with nothing in flight it must refuse all of that
+    // (a retry or an upgrade aside, which only apply can judge), so a bound never lets work
+    // into the log that the table then throws away.
+    const none = { onLock: () => 0, locksOf: () => 0, newLocks: () => 0, createsLock: () => false };
+    const seen = { refused: 0, admitted: 0 };
+    fc.assert(fc.property(fc.array(genStep, { maxLength: 60, size: 'max' }), (steps) => {
+      const run = new CheckedRun(LIMITS, NAMES);
+      for (const s of steps) {
+        const c = s.cmd;
+        // Only where apply expires nothing first: refusal sees the state as it stands.
+        const due = run.table.nextDeadline();
+        if (c.kind === 'acquire' && (due === null || due > run.nowMs + s.dtMs)) {
+          const cmd = run.toCommand(c, run.views());
+          if (cmd.type !== 'acquire') throw new Error('an acquire step makes an acquire');
+          const early = run.table.refusal(cmd, none);
+          const judged = run.table.isInLock(c.name, c.owner);
+          const { result } = run.step(s);
+          if (early !== null) {
+            seen.refused++;
+            expect(result).toEqual(early);
+          } else if (!judged) {
+            seen.admitted++;
+            expect(result.type).not.toBe('exhausted');
+          }
+          continue;
+        }
+        run.step(s);
+      }
+    }), { numRuns: 120 });
+    expect(seen.refused).toBeGreaterThan(0);
+    expect(seen.admitted).toBeGreaterThan(0);
+  });
+
   it('snapshot → restore gives the same bytes at every point', () => {
     fc.assert(fc.property(fc.array(genStep, { maxLength: 40, size: 'max' }), (steps) => {
       const run = new CheckedRun(LIMITS, NAMES);

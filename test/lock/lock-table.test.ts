@@ -2,6 +2,7 @@
 // names the line it checks.
 import { describe, expect, it } from 'vitest';
 import type { LockEvent } from '../../src/lock/commands.js';
+import { InflightAcquires } from '../../src/lock/lock-admission.js';
 import { LockTable } from '../../src/lock/lock-table.js';
 import { Harness, tokenOf } from './harness.js';
 
@@ -417,6 +418,35 @@ describe('bounds answer exhausted, never growth', () => {
     tokenOf(t.acquire('a', 'o2', { mode: 'shared' }).result);
     expect(t.acquire('a', 'o3', { mode: 'shared' }).result).toEqual({ type: 'exhausted',
       limit: 'holdersPerLock', max: 2 });
+  });
+
+  it('the early refusal counts acquires in flight as if they had applied', () => {
+    const t = new Harness({ waitersPerLockMax: 3, locksPerOwnerMax: 2, locksMax: 3 });
+    tokenOf(t.acquire('a', 'h').result);
+    t.acquire('a', 'w1', { waitMs: 1000 });
+    const inflight = new InflightAcquires();
+    const acq = (name: string, owner: string, waitMs = 1000) => ({ type: 'acquire' as const,
+      name, owner, mode: 'exclusive' as const, ttlMs: 1000, waitMs });
+    expect(t.table.refusal(acq('a', 'w2'), inflight)).toBeNull();
+    const done = inflight.reserve('a', 'w2', true, false);
+    inflight.reserve('a', 'w3', true, false);
+    // One waiter applied and two in flight fill the three places.
+    expect(t.table.refusal(acq('a', 'w4'), inflight)).toEqual({ type: 'exhausted',
+      limit: 'waitersPerLock', max: 3 });
+    // An owner that already waits is asking again: only apply can judge that.
+    expect(t.table.refusal(acq('a', 'w1'), inflight)).toBeNull();
+    // A request that cannot wait is answered `timeout` by apply, not refused here.
+    expect(t.table.refusal(acq('a', 'w4', 0), inflight)).toBeNull();
+    done();
+    expect(t.table.refusal(acq('a', 'w4'), inflight)).toBeNull();
+    // locksPerOwner and locks count the locks that acquires in flight would join or create.
+    inflight.reserve('b', 'h', true, true);
+    expect(t.table.refusal(acq('c', 'h'), inflight)).toEqual({ type: 'exhausted',
+      limit: 'locksPerOwner', max: 2 });
+    inflight.reserve('c', 'x', true, true);
+    expect(t.table.refusal(acq('d', 'y'), inflight)).toEqual({ type: 'exhausted',
+      limit: 'locks', max: 3 });
+    expect(t.table.refusal(acq('c', 'y'), inflight)).toBeNull();
   });
 
   it('limits are validated', () => {

@@ -125,7 +125,7 @@ export class CheckedRun {
     }
   }
 
-  step(s: GenStep): void {
+  step(s: GenStep): { result: LockResult; events: LockEvent[] } {
     this.nowMs += s.dtMs;
     this.index += 1;
     this.steps += 1;
@@ -143,6 +143,7 @@ export class CheckedRun {
     this.checkWaits(cmd, out.result, out.events, after);
     this.checkAcquire(cmd, out.result, beforeBytes, ctx);
     expect(naiveHasCycle(naiveGraph(after))).toBe(false);
+    return out;
   }
 
   private checkHolders(after: readonly LockView[]): void {

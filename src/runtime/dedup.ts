@@ -27,6 +27,11 @@ interface Remembered {
 
 export class DedupTable {
   private readonly seen = new Map<string, Remembered>();
+  /** The keys of `seen` in its insertion order, oldest at `head`: eviction takes them from
+   * here, because iterating the Map from its start skips the holes that earlier deletions
+   * left in it (until V8 compacts it), which made every command of a replay cost O(window). */
+  private order: string[] = [];
+  private head = 0;
 
   constructor(
     private readonly windowMs = DEFAULT_DEDUP_WINDOW_MS,
@@ -43,15 +48,24 @@ export class DedupTable {
   }
 
   remember(key: string, nowMs: number, result: unknown): void {
+    if (!this.seen.has(key)) this.order.push(key);
     this.seen.set(key, { atMs: nowMs, result });
     this.evict(nowMs);
   }
 
   private evict(nowMs: number): void {
-    // Map iteration is insertion order, which is log order: the oldest come first.
-    for (const [k, v] of this.seen) {
-      if (this.seen.size <= this.entriesMax && nowMs - v.atMs <= this.windowMs) break;
+    // Insertion order is log order: the oldest come first.
+    while (this.head < this.order.length) {
+      const k = this.order[this.head] as string;
+      const v = this.seen.get(k);
+      const keep = this.seen.size <= this.entriesMax && nowMs - (v?.atMs ?? 0) <= this.windowMs;
+      if (v !== undefined && keep) break;
       this.seen.delete(k);
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
     }
   }
 
@@ -68,7 +82,10 @@ export class DedupTable {
   static fromJSON(rows: Array<[string, number, unknown]>, windowMs?: number, max?: number):
     DedupTable {
     const t = new DedupTable(windowMs, max);
-    for (const [k, atMs, result] of rows) t.seen.set(k, { atMs, result });
+    for (const [k, atMs, result] of rows) {
+      if (!t.seen.has(k)) t.order.push(k);
+      t.seen.set(k, { atMs, result });
+    }
     return t;
   }
 }

@@ -126,7 +126,10 @@ function expectBytes(body: Buffer, bytes: number, what: string): void {
   }
 }
 
-/** Decodes a body (kind byte first). Copies entry data so the segment buffer can be freed. */
+/** Decodes a body (kind byte first). Entry data is a view into `body`'s buffer, not a copy:
+ * recovery reads a whole segment into one buffer, and a million small copies would cost
+ * seconds of garbage collection at start-up. The segment's buffer then lives as long as the
+ * entries recovered from it do, that is until the log is compacted past them. */
 export function decodeBody(body: Buffer): WalRecord {
   if (body.byteLength === 0) throw new RecordFormatError('empty record body');
   const kind = body.readUInt8(0);
@@ -135,7 +138,9 @@ export function decodeBody(body: Buffer): WalRecord {
       if (body.byteLength < ENTRY_FIXED_BYTES) throw new RecordFormatError('short entry record');
       const type = ENTRY_TYPES[body.readUInt8(17)];
       if (type === undefined) throw new RecordFormatError(`unknown entry type ${body[17]}`);
-      const data = new Uint8Array(body.subarray(ENTRY_FIXED_BYTES));
+      // A plain Uint8Array view (not a Buffer), as entries made in memory carry.
+      const data = new Uint8Array(body.buffer, body.byteOffset + ENTRY_FIXED_BYTES,
+        body.byteLength - ENTRY_FIXED_BYTES);
       return { kind: 'entry', entry: { term: readU64(body, 1), index: readU64(body, 9), type, data } };
     }
     case KIND_HARD_STATE: {

@@ -72,6 +72,11 @@ export const DEFAULT_PENDING_PROPOSALS_MAX = 10_000;
 export const DEFAULT_BATCH_COMMANDS_MAX = 512;
 export const DEFAULT_BATCH_BYTES_MAX = 1024 * 1024;
 export const DEFAULT_PENDING_READS_MAX = 4096;
+/** Longest the ready loop works before it lets the event loop serve other I/O (HTTP and
+ * /health, peer messages, timers). A Ready that needs no disk write resolves in a microtask,
+ * so without this a replay of the log at start-up, or thousands of commits at once, would
+ * hold the event loop for as long as they take. */
+export const DRAIN_SLICE_MS = 10;
 
 interface GroupLimits {
   readonly pendingProposalsMax: number;
@@ -151,6 +156,8 @@ export class RaftGroup {
   private snapshotIndex = 0;
   private scheduled = false;
   private draining = false;
+  /** Set while the ready loop pauses between slices: ends the pause. */
+  private resumeDrain: (() => void) | null = null;
   private closed = false;
   private snapshotting = false;
   /** requestSnapshot() was called: the next ready loop snapshots whatever is applied. */
@@ -341,6 +348,33 @@ export class RaftGroup {
 
   // ---- the ready loop -----------------------------------------------------------------
 
+  /** Runs the ready loop now rather than from the next setImmediate, when it is idle: for
+   * ticks run from inside a long I/O phase (RaftHost.catchUp), whose heartbeats must leave
+   * before the phase ends. */
+  flush(): void {
+    if (this.resumeDrain !== null) {
+      // The loop is only pausing between slices: go on now.
+      this.resumeDrain();
+      return;
+    }
+    if (this.draining || this.closed || !this.node.hasReady()) return;
+    void this.drain();
+  }
+
+  /** The pause between two slices of the ready loop: until the next setImmediate, or until
+   * flush() says to go on (from inside an I/O phase, when setImmediate would be late). */
+  private pauseDrain(): Promise<void> {
+    return new Promise((resolve) => {
+      const go = (): void => {
+        if (this.resumeDrain !== go) return;
+        this.resumeDrain = null;
+        resolve();
+      };
+      this.resumeDrain = go;
+      setImmediate(go);
+    });
+  }
+
   private schedule(): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
@@ -356,6 +390,7 @@ export class RaftGroup {
     if (this.draining || this.closed) return;
     this.draining = true;
     try {
+      let sliceStart = performance.now();
       for (;;) {
         // What this turn (or the last fsync) gathered becomes one entry, one read round.
         this.flushBatch();
@@ -364,6 +399,10 @@ export class RaftGroup {
         const rd = this.node.ready();
         await this.handleReady(rd);
         this.node.advance(rd);
+        if (performance.now() - sliceStart >= DRAIN_SLICE_MS) {
+          await this.pauseDrain();
+          sliceStart = performance.now();
+        }
       }
       if (!this.closed) await this.maybeSnapshot();
     } catch (err) {
@@ -373,6 +412,8 @@ export class RaftGroup {
     } finally {
       this.draining = false;
     }
+    // Work that arrived while the snapshot was written found the loop busy: run it now.
+    if (!this.closed && (this.node.hasReady() || this.batch.length > 0)) this.schedule();
   }
 
   /** Proposes the commands gathered since the last flush as one entry. */

@@ -7,6 +7,8 @@ import { RaftGroup, type RaftGroupOptions } from './raft-group.js';
 
 /** Milliseconds per Raft tick (default 100 ms: elections after 10–20 ticks = 1–2 s, as etcd). */
 export const DEFAULT_TICK_MS = 100;
+/** Ticks run at once after a stall, at most (the rest of the stall is forgotten). */
+export const TICKS_OWED_MAX = 10;
 
 interface Frame {
   readonly g: number;
@@ -35,6 +37,9 @@ function isFrame(p: unknown): p is Frame {
 export class RaftHost {
   private readonly groups = new Map<number, RaftGroup>();
   private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  /** performance.now() at which the next tick is due. */
+  private nextTickAt = 0;
   private droppedFrames = 0;
 
   constructor(
@@ -64,18 +69,44 @@ export class RaftHost {
   }
 
   start(): void {
-    if (this.timer) return;
-    // A drift-free ticker: count ticks owed by the clock so a slow event loop catches up.
-    let next = performance.now() + this.tickMs;
+    if (this.running) return;
+    this.running = true;
+    this.nextTickAt = performance.now() + this.tickMs;
+    // Ticks owed after a stall run after the I/O that waited meanwhile (setImmediate runs
+    // after the poll phase): a follower must see the heartbeats that arrived during the
+    // stall before its election clock jumps ahead.
     const loop = (): void => {
-      const now = performance.now();
-      let owed = 0;
-      while (next <= now && owed < 10) { owed++; next += this.tickMs; }
-      if (next <= now) next = now + this.tickMs;
-      for (let i = 0; i < owed; i++) for (const g of this.groups.values()) g.tick();
-      this.timer = setTimeout(loop, Math.max(1, next - performance.now()));
+      setImmediate(() => {
+        this.catchUp();
+        if (this.running) {
+          this.timer = setTimeout(loop, Math.max(1, this.nextTickAt - performance.now()));
+        }
+      });
     };
     this.timer = setTimeout(loop, this.tickMs);
+  }
+
+  /**
+   * Runs the ticks the clock owes by now (at most TICKS_OWED_MAX), if any, and lets every
+   * group act on them at once. The ticker calls it, and so do I/O callbacks (peer messages
+   * here, and a service's request handlers): Node handles a burst of ready sockets, say
+   * 10,000 HTTP requests, in one poll phase of the event loop, during which no timer fires;
+   * a leader that only ticked from a timer would fall silent for the whole burst, and its
+   * followers would elect another. Cheap when nothing is owed: one clock read.
+   */
+  catchUp(): void {
+    if (!this.running) return;
+    const now = performance.now();
+    if (now < this.nextTickAt) return;
+    // A drift-free clock: count the ticks owed so a slow event loop catches up.
+    let owed = 0;
+    while (this.nextTickAt <= now && owed < TICKS_OWED_MAX) {
+      owed++;
+      this.nextTickAt += this.tickMs;
+    }
+    if (this.nextTickAt <= now) this.nextTickAt = now + this.tickMs;
+    for (let i = 0; i < owed; i++) for (const g of this.groups.values()) g.tick();
+    for (const g of this.groups.values()) g.flush();
   }
 
   stats(): { groups: number; droppedFrames: number } {
@@ -83,6 +114,7 @@ export class RaftHost {
   }
 
   async close(): Promise<void> {
+    this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await Promise.all([...this.groups.values()].map((g) => g.close()));
@@ -99,5 +131,8 @@ export class RaftHost {
     const g = this.groups.get(payload.g);
     if (!g) { this.droppedFrames++; return; }
     g.step(payload.m);
+    // After the message, so that a heartbeat that waited out a stall counts before the
+    // ticks the stall owes.
+    this.catchUp();
   }
 }

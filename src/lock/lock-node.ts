@@ -5,9 +5,11 @@ import type { Logger } from 'pino';
 import { UnavailableError } from '../errors.js';
 import type { NodeConfig } from '../config.js';
 import { electionTimeoutMs, leaderLeaseExtensionMs, peerHttpUrl, systemUrlsOf } from '../config.js';
-import { createApp } from '../http/app.js';
+import { createApp, type ReadyStatus } from '../http/app.js';
 import { Forwarder, isForwarded, type LeaderOnly } from '../http/forward.js';
-import { closeServer, startServer, type RunningServer } from '../http/server.js';
+import {
+  closeServer, DEFAULT_CONNECTIONS_MAX, startServer, type RunningServer,
+} from '../http/server.js';
 import type { Metrics } from '../observability/metrics.js';
 import { handOverLeadership } from '../runtime/hand-over.js';
 import { nodePeerTransport } from '../runtime/node-transport.js';
@@ -24,6 +26,9 @@ import { LockStateMachine } from './lock-state-machine.js';
 
 /** Blocking acquires one node keeps open at most. */
 export const WAITING_REQUESTS_MAX = 10_000;
+/** HTTP connections a lock node accepts: every blocking acquire holds one (HTTP/1.1), and
+ * the other calls (releases, renewals, /health) must still get in beside a full crowd. */
+export const LOCK_CONNECTIONS_MAX = WAITING_REQUESTS_MAX + DEFAULT_CONNECTIONS_MAX;
 /** Leader checks for due leases and wait deadlines this often. */
 export const LOCK_DUTY_INTERVAL_MS = 25;
 
@@ -38,6 +43,23 @@ export interface RunningLockNode {
   stop(): Promise<void>;
 }
 
+/** What exists once the log has been read back. */
+interface Started {
+  readonly group: RaftGroup;
+  readonly service: LockService;
+  /** The commit index the node knew when its log was read back: until it has applied that
+   * far it is recovering. */
+  readonly commitAtOpen: number;
+}
+
+const STARTING_MESSAGE = 'this node is starting (reading its log back from disk); retry in ' +
+  'a few seconds or on another node';
+
+function mustBeStarted(s: Started | null): Started {
+  if (s === null) throw new UnavailableError(STARTING_MESSAGE);
+  return s;
+}
+
 export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Metrics):
   Promise<RunningLockNode> {
   const transport = nodePeerTransport(cfg, logger,
@@ -45,32 +67,90 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
   const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs);
   const sm = new LockStateMachine(DEFAULT_LOCK_LIMITS,
     { leaseExtensionMs: leaseExtensionMs(cfg) });
-  // A joining node starts outside the configuration of the existing voters: it never
-  // campaigns, and the leader's log (or snapshot) adds it once an operator does.
-  const initial = cfg.voters.length > 0 ? [...cfg.voters]
-    : cfg.peers.length > 0 ? cfg.peers.map((p) => p.id) : [cfg.nodeId];
-  const voters = cfg.join ? initial.filter((id) => id !== cfg.nodeId) : initial;
-  const learners: string[] = [];
-  const group = await host.openGroup({
-    group: 0, dataDir: join(cfg.dataDir, 'raft'), bootstrap: { voters, learners },
-    raft: { electionTicks: cfg.electionTicks, heartbeatTicks: cfg.heartbeatTicks },
-    fsync: !cfg.unsafeNoFsync, snapshotEntries: cfg.snapshotEntries, stateMachine: sm,
-    observer: raftObserver(metrics.raft),
-  });
-  await transport.start();
-  host.start();
   const lockMetrics = createLockMetrics(metrics.registry, () => sm);
+  let started: Started | null = null;
+  const forwarder = new Forwarder({ nodeId: cfg.nodeId, timeoutMs: cfg.requestTimeoutMs,
+    metrics: metrics.http });
+  const urlOf = new Map(cfg.peers.map((p) => [p.id, peerHttpUrl(p)] as const));
+  const leaderOnly = leaderOnlyRoute(cfg, urlOf, () => mustBeStarted(started).group, host,
+    forwarder);
+  const { app, close: closeApp } = createApp({
+    service: 'lock', nodeId: cfg.nodeId, logger, metrics, bodyBytesMax: cfg.bodyBytesMax,
+    systemUrls: systemUrlsOf(cfg),
+    health: () => lockHealth(started),
+    ready: () => lockReady(cfg.nodeId, started),
+    routes: (router) => {
+      // The routes read the service and the group only once leaderOnly let them through.
+      registerLockRoutes(router, { get service() { return mustBeStarted(started).service; },
+        leaderOnly });
+      registerClusterRoutes(router, { get group() { return mustBeStarted(started).group; },
+        leaderOnly, requestTimeoutMs: cfg.requestTimeoutMs,
+        knownPeers: () => new Set(cfg.peers.map((p) => p.id)),
+        memberUrl: (id) => urlOf.get(id) ?? null });
+    },
+  });
+  // Listen before the log is read back, which can take seconds: a liveness probe gets its
+  // answer meanwhile (/health says `recovering`; /ready and the API answer 503).
+  const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort,
+    connectionsMax: LOCK_CONNECTIONS_MAX });
+  logger.info({ http: server.url }, 'lock node listening; reading its log back');
+  let group: RaftGroup;
+  try {
+    group = await openLockGroup(cfg, host, sm, metrics);
+    await transport.start();
+  } catch (err) {
+    await closeServer(server.server);
+    await closeApp();
+    await host.close();
+    throw err;
+  }
+  host.start();
   const service = new LockService({
     group, sm, logger, metrics: lockMetrics,
     requestTimeoutMs: cfg.requestTimeoutMs,
     waitingRequestsMax: WAITING_REQUESTS_MAX, dutyIntervalMs: LOCK_DUTY_INTERVAL_MS,
   });
   service.start();
-  const forwarder = new Forwarder({ nodeId: cfg.nodeId, timeoutMs: cfg.requestTimeoutMs,
-    metrics: metrics.http });
-  const urlOf = new Map(cfg.peers.map((p) => [p.id, peerHttpUrl(p)] as const));
+  started = { group, service, commitAtOpen: group.status().commit };
+  logger.info({ http: server.url, peer: `${cfg.peerHost}:${cfg.peerPort}`,
+    voters: group.status().config.voters }, 'lock node started');
 
-  const leaderOnly: LeaderOnly = async (ctx, local, opts = {}) => {
+  return {
+    group, server,
+    stop: async () => {
+      await handOverLeadership([group], logger, electionTimeoutMs(cfg) * 2);
+      service.stop();
+      await closeServer(server.server);
+      await closeApp();
+      await forwarder.close();
+      await host.close();
+      await transport.close();
+    },
+  };
+}
+
+function openLockGroup(cfg: NodeConfig, host: RaftHost, sm: LockStateMachine,
+  metrics: Metrics): Promise<RaftGroup> {
+  // A joining node starts outside the configuration of the existing voters: it never
+  // campaigns, and the leader's log (or snapshot) adds it once an operator does.
+  const initial = cfg.voters.length > 0 ? [...cfg.voters]
+    : cfg.peers.length > 0 ? cfg.peers.map((p) => p.id) : [cfg.nodeId];
+  const voters = cfg.join ? initial.filter((id) => id !== cfg.nodeId) : initial;
+  return host.openGroup({
+    group: 0, dataDir: join(cfg.dataDir, 'raft'), bootstrap: { voters, learners: [] },
+    raft: { electionTicks: cfg.electionTicks, heartbeatTicks: cfg.heartbeatTicks },
+    fsync: !cfg.unsafeNoFsync, snapshotEntries: cfg.snapshotEntries, stateMachine: sm,
+    observer: raftObserver(metrics.raft),
+  });
+}
+
+/** Runs a route on the leader, or forwards it there. */
+function leaderOnlyRoute(cfg: NodeConfig, urlOf: ReadonlyMap<string, string>,
+  groupOf: () => RaftGroup, host: RaftHost, forwarder: Forwarder): LeaderOnly {
+  return async (ctx, local, opts = {}) => {
+    const group = groupOf();
+    // A burst of requests is handled in one long event-loop phase: keep Raft ticking.
+    host.catchUp();
     if (group.isLeader()) {
       ctx.body = await local();
       return;
@@ -85,45 +165,27 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
     // A blocking acquire may wait up to its (validated) waitMs at the leader.
     await forwarder.forward(ctx, url, cfg.requestTimeoutMs + (opts.waitMs ?? 0));
   };
+}
 
-  const { app, close: closeApp } = createApp({
-    service: 'lock', nodeId: cfg.nodeId, logger, metrics, bodyBytesMax: cfg.bodyBytesMax,
-    systemUrls: systemUrlsOf(cfg),
-    health: () => {
-      const s = group.status();
-      return { raft: { state: s.role, term: s.term, leader: s.leader, commitIndex: s.commit,
-        appliedIndex: group.appliedIndex() } };
-    },
-    ready: () => {
-      const s = group.status();
-      if (!s.config.voters.includes(cfg.nodeId) && !s.config.learners.includes(cfg.nodeId)) {
-        return { ok: false, reason: 'not a member yet: add it with POST /v1/cluster/learners/{id}' };
-      }
-      if (s.leader === null) return { ok: false, reason: 'no leader known yet' };
-      if (group.appliedIndex() < s.commit) return { ok: false, reason: 'catching up with the log' };
-      return { ok: true };
-    },
-    routes: (router) => {
-      registerLockRoutes(router, { service, leaderOnly });
-      registerClusterRoutes(router, { group, leaderOnly, requestTimeoutMs: cfg.requestTimeoutMs,
-        knownPeers: () => new Set(cfg.peers.map((p) => p.id)),
-        memberUrl: (id) => urlOf.get(id) ?? null });
-    },
-  });
-  const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort });
-  logger.info({ http: server.url, peer: `${cfg.peerHost}:${cfg.peerPort}`, voters },
-    'lock node started');
+/** GET /health: `recovering` until the log read back at start-up has been applied. */
+function lockHealth(s: Started | null): Record<string, unknown> {
+  if (s === null) return { recovering: true };
+  const st = s.group.status();
+  const appliedIndex = s.group.appliedIndex();
+  return { recovering: appliedIndex < s.commitAtOpen, raft: { state: st.role, term: st.term,
+    leader: st.leader, commitIndex: st.commit, appliedIndex } };
+}
 
-  return {
-    group, server,
-    stop: async () => {
-      await handOverLeadership([group], logger, electionTimeoutMs(cfg) * 2);
-      service.stop();
-      await closeServer(server.server);
-      await closeApp();
-      await forwarder.close();
-      await host.close();
-      await transport.close();
-    },
-  };
+function lockReady(nodeId: string, s: Started | null): ReadyStatus {
+  if (s === null) return { ok: false, reason: 'starting: reading the log back from disk' };
+  const st = s.group.status();
+  if (!st.config.voters.includes(nodeId) && !st.config.learners.includes(nodeId)) {
+    return { ok: false, reason: 'not a member yet: add it with POST /v1/cluster/learners/{id}' };
+  }
+  if (st.leader === null) return { ok: false, reason: 'no leader known yet' };
+  const applied = s.group.appliedIndex();
+  if (applied < st.commit) {
+    return { ok: false, reason: `catching up with the log (applied ${applied} of ${st.commit})` };
+  }
+  return { ok: true };
 }

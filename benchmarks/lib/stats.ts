@@ -200,6 +200,25 @@ export function parseBenchArgs(argv: readonly string[] = process.argv.slice(2)):
   return { json: values.json ?? false, durationMs };
 }
 
+/** `--json` and `--<flag> a,b,c`: for benchmarks whose rows are sizes (crowds, log lengths).
+ * Every size must be an integer in [min, max]; `defaults` when the flag is absent. */
+export function parseSizesArgs(argv: readonly string[], flag: string,
+  defaults: readonly number[], min: number, max: number): { json: boolean; sizes: number[] } {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { json: { type: 'boolean', default: false }, [flag]: { type: 'string' } },
+    strict: true,
+  });
+  const raw = values[flag];
+  const sizes = typeof raw === 'string' ? raw.split(',').map(Number) : [...defaults];
+  for (const n of sizes) {
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new Error(`--${flag} takes integers from ${min} to ${max}, got ${n}`);
+    }
+  }
+  return { json: values.json === true, sizes };
+}
+
 /** Prints the rows as a markdown table, or as one JSON document with `--json`, with the
  * machine they were measured on. */
 export function printRows(

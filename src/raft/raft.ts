@@ -119,6 +119,8 @@ export class RaftNode {
   private applyingTo: number;
   /** A Ready was handed out and not yet advance()d: the next one must wait for it. */
   private readyOutstanding = false;
+  /** The term of the last hard state known to be on disk (restored, or advance()d). */
+  private durableTerm = 0;
   private stepRole: (m: Message) => void = (m) => this.stepFollower(m);
   private tickRole: () => void = () => this.tickElection();
 
@@ -133,6 +135,7 @@ export class RaftNode {
     this.log.append(init.entries.filter((e) => e.index > this.log.snapshotIndex()));
     this.log.markAllStable();
     const hs = init.hardState;
+    this.durableTerm = hs?.term ?? 0;
     if (hs !== null) {
       assert(hs.commit <= this.log.lastIndex(), 'persisted commit beyond the persisted log');
       this.term = hs.term;
@@ -318,10 +321,35 @@ export class RaftNode {
     return { early, late };
   }
 
+  /** A heartbeat round now, without moving the clock: for a shell whose ticks run late (its
+   * event loop is stuck in a long phase of other I/O), so that the followers keep hearing
+   * from their leader. Elections and CheckQuorum still count tick() alone. No-op unless this
+   * node leads. */
+  beat(): void {
+    if (this.role !== 'leader') return;
+    this.bcastHeartbeat(this.readOnly.latestRound());
+  }
+
+  /**
+   * The heartbeats queued since the last ready(), taken out so the shell can send them now,
+   * while it is still persisting that Ready. They depend on nothing being written first:
+   * they carry our term, which is on disk (checked), and a commit index no higher than what
+   * each follower already acknowledged. A leader whose disk stalls for longer than an
+   * election timeout would otherwise fall silent, and its followers would elect another.
+   * Empty unless this node leads.
+   */
+  takeHeartbeats(): Message[] {
+    if (this.role !== 'leader' || this.durableTerm !== this.term) return [];
+    const beats = this.msgs.filter((m) => m.type === 'heartbeat');
+    if (beats.length > 0) this.msgs = this.msgs.filter((m) => m.type !== 'heartbeat');
+    return beats;
+  }
+
   /** The shell persisted, sent and applied `ready`. */
   advance(ready: Ready): void {
     assert(this.readyOutstanding, 'advance() follows ready()');
     this.readyOutstanding = false;
+    if (ready.hardState !== null) this.durableTerm = ready.hardState.term;
     const lastCommitted = ready.committed[ready.committed.length - 1]?.index ?? 0;
     const applied = Math.max(lastCommitted, ready.snapshot?.meta.index ?? 0);
     assert(applied <= this.log.commit, 'applied entries were committed');

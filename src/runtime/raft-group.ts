@@ -207,7 +207,23 @@ export class RaftGroup {
   tick(): void {
     if (this.closed) return;
     this.node.tick();
+    this.sendHeartbeatsNow();
     this.schedule();
+  }
+
+  /** A heartbeat round now if this node leads (RaftHost.beatIfLate), sent at once. */
+  beat(): void {
+    if (this.closed) return;
+    this.node.beat();
+    this.sendHeartbeatsNow();
+    this.flush();
+  }
+
+  /** While a Ready is being persisted (a slow disk can take seconds), heartbeats need not
+   * wait for it: the followers must keep hearing from their leader. */
+  private sendHeartbeatsNow(): void {
+    if (!this.draining) return;
+    for (const m of this.node.takeHeartbeats()) this.opts.send(m.to, m);
   }
 
   step(msg: Message): void {
@@ -349,8 +365,7 @@ export class RaftGroup {
   // ---- the ready loop -----------------------------------------------------------------
 
   /** Runs the ready loop now rather than from the next setImmediate, when it is idle: for
-   * ticks run from inside a long I/O phase (RaftHost.catchUp), whose heartbeats must leave
-   * before the phase ends. */
+   * work done from inside a long I/O phase (RaftHost), which must not wait for its end. */
   flush(): void {
     if (this.resumeDrain !== null) {
       // The loop is only pausing between slices: go on now.

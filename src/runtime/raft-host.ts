@@ -40,6 +40,8 @@ export class RaftHost {
   private running = false;
   /** performance.now() at which the next tick is due. */
   private nextTickAt = 0;
+  /** performance.now() of the last beatIfLate() round. */
+  private lastBeatAt = 0;
   private droppedFrames = 0;
 
   constructor(
@@ -86,15 +88,9 @@ export class RaftHost {
     this.timer = setTimeout(loop, this.tickMs);
   }
 
-  /**
-   * Runs the ticks the clock owes by now (at most TICKS_OWED_MAX), if any, and lets every
-   * group act on them at once. The ticker calls it, and so do I/O callbacks (peer messages
-   * here, and a service's request handlers): Node handles a burst of ready sockets, say
-   * 10,000 HTTP requests, in one poll phase of the event loop, during which no timer fires;
-   * a leader that only ticked from a timer would fall silent for the whole burst, and its
-   * followers would elect another. Cheap when nothing is owed: one clock read.
-   */
-  catchUp(): void {
+  /** Runs the ticks the clock owes by now (at most TICKS_OWED_MAX) and lets every group act
+   * on them at once. From the ticker only, after pending I/O (see start()). */
+  private catchUp(): void {
     if (!this.running) return;
     const now = performance.now();
     if (now < this.nextTickAt) return;
@@ -107,6 +103,23 @@ export class RaftHost {
     if (this.nextTickAt <= now) this.nextTickAt = now + this.tickMs;
     for (let i = 0; i < owed; i++) for (const g of this.groups.values()) g.tick();
     for (const g of this.groups.values()) g.flush();
+  }
+
+  /**
+   * For I/O callbacks, a service's request handlers: Node handles a burst of ready sockets
+   * (10,000 HTTP requests) in one poll phase of its event loop, in which no timer fires, and
+   * a leader that only heartbeats from its ticks would fall silent for the whole burst: its
+   * followers would elect another. When a tick is overdue, every leader sends a heartbeat
+   * round now (at most one per tick). The ticks themselves still wait for the ticker, which
+   * runs after the peer messages that waited meanwhile: CheckQuorum must see the followers'
+   * answers before it counts the time. Cheap when nothing is late: one clock read.
+   */
+  beatIfLate(): void {
+    if (!this.running) return;
+    const now = performance.now();
+    if (now < this.nextTickAt || now - this.lastBeatAt < this.tickMs) return;
+    this.lastBeatAt = now;
+    for (const g of this.groups.values()) g.beat();
   }
 
   stats(): { groups: number; droppedFrames: number } {
@@ -131,8 +144,5 @@ export class RaftHost {
     const g = this.groups.get(payload.g);
     if (!g) { this.droppedFrames++; return; }
     g.step(payload.m);
-    // After the message, so that a heartbeat that waited out a stall counts before the
-    // ticks the stall owes.
-    this.catchUp();
   }
 }

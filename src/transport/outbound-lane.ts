@@ -36,6 +36,8 @@ export class OutboundLane {
   private attempt = 0;
   private timer: NodeJS.Timeout | null = null;
   private flushImmediate: NodeJS.Immediate | null = null;
+  /** A control-lane flush is queued with process.nextTick (which cannot be cancelled). */
+  private flushTick = false;
   private waitingDrain = false;
   private everOpened = false;
   private lastError: Error | null = null;
@@ -245,14 +247,25 @@ export class OutboundLane {
   }
 
   private scheduleFlush(): void {
-    if (this.flushImmediate !== null || this.waitingDrain) return;
-    // One flush per event-loop turn: every send of this turn goes out in one writev.
-    this.flushImmediate = setImmediate(() => {
+    if (this.flushImmediate !== null || this.flushTick || this.waitingDrain) return;
+    const flush = (): void => {
       this.flushImmediate = null;
+      this.flushTick = false;
       const socket = this.socket;
       if (this.state !== 'open' || socket === null || this.waitingDrain) return;
       if (this.writeQueued(socket, FLUSH_FRAMES_MAX, false)) this.scheduleFlush();
-    });
+    };
+    if (this.lane === 'control') {
+      // Heartbeats, votes and acknowledgements leave as soon as the code that sent them is
+      // done. Node can spend seconds in one poll phase of its event loop (a burst of HTTP
+      // requests), and an Immediate would hold them until it ends: the followers of a busy
+      // leader would hear nothing and elect another.
+      this.flushTick = true;
+      process.nextTick(flush);
+      return;
+    }
+    // One flush per event-loop turn: every append of this turn goes out in one writev.
+    this.flushImmediate = setImmediate(flush);
   }
 
   /** Writes up to `framesMax` whole frames; returns true when more are queued and the

@@ -639,3 +639,48 @@ describe('§10.2.1 the leader writes its log in parallel with replicating it', (
     expect(() => a.advance(rd)).toThrow(AssertionError);
   });
 });
+
+describe('heartbeats while the leader is still persisting a Ready', () => {
+  const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+  it('leave at once, keep the followers from campaigning, and carry no unacked commit', () => {
+    const net = cluster();
+    const a = net.node('a');
+    a.propose(bytes('slow'));
+    const rd = a.ready(); // the shell is persisting this one, on a disk that stalls
+    const beats: Message[] = [];
+    // A whole election timeout passes without the Ready being advanced.
+    for (let t = 0; t < 25; t++) {
+      a.tick();
+      const out = a.takeHeartbeats();
+      expect(out.every((m) => m.type === 'heartbeat')).toBe(true);
+      beats.push(...out);
+      for (const m of out) net.node(m.to).step(m);
+      for (const id of ['b', 'c']) {
+        const f = net.node(id);
+        f.tick();
+        for (const resp of sentBy(f)) if (resp.to === 'a') a.step(resp);
+      }
+    }
+    expect(new Set(beats.map((m) => m.to))).toEqual(new Set(['b', 'c']));
+    // The followers never heard the new entry, so no heartbeat may commit it for them.
+    expect(beats.every((m) => m.type === 'heartbeat' && m.commit < rd.entries[0]!.index))
+      .toBe(true);
+    expect([net.role('a'), net.role('b'), net.role('c')]).toEqual(['leader', 'follower',
+      'follower']);
+    expect(net.node('b').status().term).toBe(a.status().term);
+    a.advance(rd);
+    net.deliver();
+    expect(net.appliedData('b')).toContain('slow');
+  });
+
+  it('are not taken while the term is not yet on disk, nor from a follower', () => {
+    const c = new RaftNode(opts('c', { preVote: false }), emptyInit({ voters: ['c'],
+      learners: [] }));
+    c.campaign(); // a single voter leads at once, its new term not yet persisted
+    c.tick();
+    expect(c.takeHeartbeats()).toEqual([]);
+    const net = cluster();
+    expect(net.node('b').takeHeartbeats()).toEqual([]);
+  });
+});

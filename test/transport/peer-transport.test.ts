@@ -154,6 +154,27 @@ describe('PeerTransport', () => {
     expect(Buffer.compare(Buffer.from(gotBig), Buffer.from(big))).toBe(0);
   });
 
+  it('writes control frames before the event loop turns, bulk frames by the end of the turn',
+    async () => {
+      const { a, b } = await factory.pair();
+      a.t.send('b', 'warm-bulk', 'bulk');
+      a.t.send('b', 'warm-control', 'control');
+      await waitUntil('warm-up', () => b.inbox.length === 2 && a.t.stats().b?.connected === true);
+      const sent = (): number => a.t.stats().b?.sent ?? -1;
+      const before = sent();
+      // What a leader does from inside one long poll phase (thousands of HTTP requests):
+      // no Immediate runs until the phase ends, so a heartbeat must not wait for one.
+      a.t.send('b', { kind: 'hb' }, 'control');
+      await new Promise<void>((resolve) => process.nextTick(resolve));
+      expect(sent()).toBe(before + 1);
+      a.t.send('b', { kind: 'append' }, 'bulk');
+      await new Promise<void>((resolve) => process.nextTick(resolve));
+      expect(sent()).toBe(before + 1);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(sent()).toBe(before + 2);
+      await waitUntil('both delivered', () => b.inbox.length === 4);
+    });
+
   it('closes a connection that carries a frame over frameBytesMax, then recovers', async () => {
     const logB = captureLog();
     const { a, b } = await factory.pair({}, { frameBytesMax: 64 * 1024, logger: logB.logger });

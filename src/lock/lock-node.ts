@@ -29,6 +29,11 @@ export const WAITING_REQUESTS_MAX = 10_000;
 /** HTTP connections a lock node accepts: every blocking acquire holds one (HTTP/1.1), and
  * the other calls (releases, renewals, /health) must still get in beside a full crowd. */
 export const LOCK_CONNECTIONS_MAX = WAITING_REQUESTS_MAX + DEFAULT_CONNECTIONS_MAX;
+/** Connections a follower opens to the leader to forward requests. A forwarded blocking
+ * acquire holds one until it is answered, and requests beyond the pool's connections wait
+ * in it: with the default 128 a crowd sent through a follower reached the leader 128 at a
+ * time. Two followers at this bound fit in the leader's LOCK_CONNECTIONS_MAX. */
+export const LOCK_FORWARD_CONNECTIONS_PER_PEER = 4_096;
 /** Leader checks for due leases and wait deadlines this often. */
 export const LOCK_DUTY_INTERVAL_MS = 25;
 
@@ -70,7 +75,7 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
   const lockMetrics = createLockMetrics(metrics.registry, () => sm);
   let started: Started | null = null;
   const forwarder = new Forwarder({ nodeId: cfg.nodeId, timeoutMs: cfg.requestTimeoutMs,
-    metrics: metrics.http });
+    metrics: metrics.http, connectionsPerPeer: LOCK_FORWARD_CONNECTIONS_PER_PEER });
   const urlOf = new Map(cfg.peers.map((p) => [p.id, peerHttpUrl(p)] as const));
   const leaderOnly = leaderOnlyRoute(cfg, urlOf, () => mustBeStarted(started).group, host,
     forwarder);
@@ -149,8 +154,9 @@ function leaderOnlyRoute(cfg: NodeConfig, urlOf: ReadonlyMap<string, string>,
   groupOf: () => RaftGroup, host: RaftHost, forwarder: Forwarder): LeaderOnly {
   return async (ctx, local, opts = {}) => {
     const group = groupOf();
-    // A burst of requests is handled in one long event-loop phase: keep Raft ticking.
-    host.catchUp();
+    // A burst of requests is handled in one long event-loop phase: keep the followers hearing
+    // from their leader meanwhile.
+    host.beatIfLate();
     if (group.isLeader()) {
       ctx.body = await local();
       return;

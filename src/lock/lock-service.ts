@@ -88,7 +88,12 @@ export class LockService {
     this.addWaiting(key, w);
     const t0 = process.hrtime.bigint();
     try {
-      const first = await this.propose(cmd, clientId, req.requestId).finally(unreserve);
+      // A blocking acquire may take as long as it may wait to be queued, too: its deadline
+      // counts from when it was proposed (the leader's clock in the entry), so a slow commit
+      // does not make it wait longer, and failing it at requestTimeoutMs would leave a waiter
+      // queued that nobody waits for.
+      const first = await this.propose(cmd, clientId, req.requestId,
+        this.o.requestTimeoutMs + req.waitMs).finally(unreserve);
       let result = first;
       if (first.type === 'waiting') {
         result = await this.awaitAnswer(answered, req, signal);
@@ -125,10 +130,10 @@ export class LockService {
 
   // ---- internals ----------------------------------------------------------------------
 
-  private async propose(cmd: LockCommand, clientId?: string, requestId?: string):
-    Promise<LockResult> {
+  private async propose(cmd: LockCommand, clientId?: string, requestId?: string,
+    timeoutMs = this.o.requestTimeoutMs): Promise<LockResult> {
     const r = await this.o.group.propose(LockStateMachine.encode(cmd), {
-      timeoutMs: this.o.requestTimeoutMs,
+      timeoutMs,
       ...(clientId !== undefined && requestId !== undefined ? { clientId, requestId } : {}),
     });
     return r as LockResult;

@@ -133,8 +133,10 @@ export async function runCrowd(o: CrowdOptions): Promise<CrowdResult> {
       try {
         r = await requestJson(own, 'POST', path('/acquire'),
           { owner, ttlMs: o.ttlMs, waitMs: o.waitMs }, o.waitMs + ANSWER_GRACE_MS);
-      } catch {
-        answers.push({ owner, status: 0, code: 'NETWORK', message: '', token: null, sentMs,
+      } catch (err) {
+        const e = err as { code?: unknown };
+        const why = `${typeof e.code === 'string' ? e.code : ''} ${(err as Error).message}`;
+        answers.push({ owner, status: 0, code: 'NETWORK', token: null, sentMs, message: why,
           answeredMs: now() });
         return;
       } finally {

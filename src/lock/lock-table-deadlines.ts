@@ -1,8 +1,9 @@
-// Which locks have something due (a lease expiry or a wait deadline) by a given time, without
-// scanning every lock on every command. One entry per lock: the earliest of its deadlines.
+// What is due (a lease expiry or a wait deadline) by a given time, without scanning every
+// lock on every command. One entry per key; the lock table keys one per holder and one per
+// waiter, so a change to one of them costs O(log n) however long its lock's queue is.
 // A binary min-heap with lazy deletion: a heap entry is live only while it matches the
-// lock's current deadline, and the heap is rebuilt when stale entries outnumber live ones,
-// so its size stays within 2 × locks + HEAP_SLACK_ENTRIES.
+// key's current deadline, and the heap is rebuilt when stale entries outnumber live ones,
+// so its size stays within 2 × keys + HEAP_SLACK_ENTRIES.
 //
 // This index is derived state: it is never part of a snapshot, and callers must not let its
 // internal order leak into results (takeDue returns names sorted).

@@ -35,7 +35,7 @@ const MUTANTS: readonly (MutantSpec & { readonly caughtAs: RegExp })[] = [
       { file: 'lock-table.ts', find: "return a === 'exclusive' || b === 'exclusive';",
         replace: "return a === 'exclusive' && b === 'exclusive';" },
       { file: 'lock-table-invariants.ts',
-        find: 'assert(exclusive === 0 || e.holders.length === 1, ' +
+        find: 'assert(exclusive === 0 || e.holders.size === 1, ' +
           '`${where}: exclusive holder is not alone`);',
         replace: '' },
     ],

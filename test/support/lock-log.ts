@@ -37,7 +37,7 @@ export async function writeLockLog(dir: string, nodeId: string, count: number): 
       for (let index = first; index < first + WRITE_BATCH && index <= count; index++) {
         const d = LockStateMachine.encode(logCommandAt(index - 1));
         entries.push({ index, term: 1, type: 'normal',
-          data: encodeEnvelope({ t: t0, d, c: 'writer', r: `r${index}` }) });
+          data: encodeEnvelope({ t: t0, b: [{ d, c: 'writer', r: `r${index}` }] }) });
       }
       const last = entries[entries.length - 1]?.index ?? first;
       await storage.save({ hardState: { term: 1, vote: nodeId, commit: last }, entries,

@@ -11,7 +11,7 @@ import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { DEFAULT_LOCK_LIMITS } from '../src/lock/lock-table-limits.js';
 import {
-  checkCrowd, countCodes, distinctErrors, runCrowd, timeoutLateness,
+  checkCrowd, countCodes, distinctErrors, electionsDuring, runCrowd, timeoutLateness,
 } from '../test/support/lock-crowd.js';
 import { startDsyncLockCluster } from './lib/dsync-lock-cluster.js';
 import { totalCpuSeconds } from './lib/dsync-proc-cpu.js';
@@ -56,8 +56,7 @@ async function crowdRow(count: number, viaFollower: boolean): Promise<CrowdRow> 
       waitMs: CROWD_WAIT_MS, ttlMs: CROWD_TTL_MS, enqueueTimeoutMs: 300_000,
     });
     const cpuSeconds = totalCpuSeconds(pids) - cpuBefore;
-    const elections = r.termsAfter.reduce((n, t, i) => Math.max(n, t - (r.termsBefore[i] ?? t)),
-      0);
+    const elections = electionsDuring(r);
     return {
       setting, count, enqueueMs: r.enqueueMs, drainMs: r.drainMs, answers: countCodes(r),
       lateMaxMs: timeoutLateness(r, CROWD_WAIT_MS).maxMs, healthMaxMs: r.healthMaxMs,

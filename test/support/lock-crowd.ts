@@ -47,9 +47,15 @@ export interface CrowdResult {
    * its timeout). */
   readonly healthMaxMs: number;
   readonly healthFailures: number;
-  /** Terms seen on every node at the start and at the end: a change means an election. */
+  /** Terms seen on every node at the start and at the end (a node that had not yet heard
+   * of the first leader shows 0). */
   readonly termsBefore: readonly number[];
   readonly termsAfter: readonly number[];
+}
+
+/** Elections during the crowd: how far the highest term moved. */
+export function electionsDuring(r: CrowdResult): number {
+  return Math.max(...r.termsAfter) - Math.max(...r.termsBefore);
 }
 
 const HEALTH_POLL_MS = 250;

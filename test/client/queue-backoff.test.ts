@@ -14,7 +14,8 @@ describe('backoffDelayMs', () => {
 
   it('stays within [d/2, d] of the capped delay for any delivery and random draw', () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 0, max: 5000 }),
-      fc.integer({ min: 0, max: 100_000 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+      fc.integer({ min: 0, max: 100_000 }),
+      fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
       (deliveries, base, extra, r) => {
         const cap = base + extra;
         const d = Math.min(cap, base * 2 ** Math.min(30, deliveries - 1));

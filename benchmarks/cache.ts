@@ -19,7 +19,8 @@ import { benchKoaCeiling } from './koa-ceiling.js';
 import { runLoad } from './lib/load.js';
 import { onCleanup } from './lib/proc.js';
 import { startRedis } from './lib/redis-server.js';
-import { makeRow, parseBenchArgs, printRows, type Row } from './lib/stats.js';
+import { cpuProfileEnv, signalCpuProfiles } from './lib/dsync-lock-cluster.js';
+import { makeRow, parseBenchArgs, printRows, selected, type Row } from './lib/stats.js';
 import {
   benchRedisCache, cacheKey, cacheSetting, DEFAULT_CACHE_CONCURRENCY, DEFAULT_CACHE_DURATION_MS,
   DEFAULT_CACHE_KEYS, DEFAULT_CACHE_READ_FRACTION, DEFAULT_CACHE_VALUE_BYTES,
@@ -51,6 +52,8 @@ export interface DsyncCacheOptions {
   /** Unmeasured load first, ms (default SPREAD_WARMUP_MS for 10,000 keys, else
    * HOT_SET_WARMUP_MS); hits are counted in the measured phase only. */
   warmupMs?: number;
+  /** Writes a CPU profile of every pod over the measured phase into this directory. */
+  cpuProfDir?: string;
 }
 
 /** A JSON string whose JSON text is exactly `bytes` long (the value the cache stores). */
@@ -59,13 +62,15 @@ function jsonValue(bytes: number): string {
   return 'v'.repeat(bytes - 2);
 }
 
-async function startCacheCluster(redisUrl: string): Promise<{ cluster: Cluster;
-  stop: () => Promise<void> }> {
+async function startCacheCluster(redisUrl: string, cpuProfDir?: string): Promise<{
+  cluster: Cluster; stop: () => Promise<void> }> {
   if (!existsSync(`${ROOT}/dist/src/cli/main.js`)) {
     throw new Error(`dsync is not built: run \`npm run build\` in ${ROOT} first (${BIN})`);
   }
+  const env = { DSYNC_REDIS_URL: redisUrl,
+    ...(cpuProfDir === undefined ? {} : cpuProfileEnv(cpuProfDir)) };
   const cluster = await Cluster.start({ service: 'cache', size: DSYNC_CACHE_NODES,
-    env: { DSYNC_REDIS_URL: redisUrl }, extraArgs: ['--log-level', 'warn'], startNodes: 0 });
+    env, extraArgs: ['--log-level', 'warn'], startNodes: 0 });
   const drop = onCleanup(() => {
     for (const n of cluster.nodes) if (n.running && n.pid !== undefined) process.kill(n.pid, 'SIGKILL');
     rmSync(cluster.dir, { recursive: true, force: true });
@@ -124,7 +129,7 @@ export async function benchDsyncCache(redisUrl: string, opts: DsyncCacheOptions 
   const warmupMs = opts.warmupMs ??
     (keys >= DEFAULT_CACHE_KEYS ? SPREAD_WARMUP_MS : HOT_SET_WARMUP_MS);
   await preload(redisUrl, keys, value);
-  const { cluster, stop } = await startCacheCluster(redisUrl);
+  const { cluster, stop } = await startCacheCluster(redisUrl, opts.cpuProfDir);
   const pools = cluster.nodes.map((n) => new Pool(n.url,
     { connections: Math.ceil(concurrency / DSYNC_CACHE_NODES), pipelining: 1 }));
   const body = JSON.stringify({ value });
@@ -163,8 +168,14 @@ export async function benchDsyncCache(redisUrl: string, opts: DsyncCacheOptions 
     }
     measured = true;
     const invBefore = await counterSum(cluster.nodes, 'dsync_cache_invalidations_sent_total');
+    if (opts.cpuProfDir !== undefined) signalCpuProfiles(cluster.nodes);
     const result = await runLoad({ label: 'dsync cache', concurrency, warmupMs: 0, op,
       durationMs: opts.durationMs ?? DEFAULT_CACHE_DURATION_MS });
+    if (opts.cpuProfDir !== undefined) {
+      signalCpuProfiles(cluster.nodes);
+      process.stderr.write(`cache: CPU profiles in ${opts.cpuProfDir} (pids ` +
+        `${cluster.nodes.map((n) => `${n.id} ${n.pid}`).join(', ')}), ${result.ops} requests\n`);
+    }
     const inv = await counterSum(cluster.nodes, 'dsync_cache_invalidations_sent_total') -
       invBefore;
     // The standard key count compares with the Redis row; another one is its own setting.
@@ -181,34 +192,48 @@ export async function benchDsyncCache(redisUrl: string, opts: DsyncCacheOptions 
   }
 }
 
+/** The dsync rows: 10,000 keys, the hot set, and the hit path (only GETs on the hot set, so
+ * after the warm-up every pod holds every key in S and answers from its own line, the work
+ * the Koa ceiling measures). */
+const DSYNC_ROWS: readonly (readonly [string, DsyncCacheOptions])[] = [
+  [cacheSetting(DEFAULT_CACHE_CONCURRENCY, DEFAULT_CACHE_READ_FRACTION), {}],
+  [`${cacheSetting(DEFAULT_CACHE_CONCURRENCY, DEFAULT_CACHE_READ_FRACTION)}, ${HOT_SET_KEYS} keys`,
+    { keys: HOT_SET_KEYS }],
+  [`${cacheSetting(DEFAULT_CACHE_CONCURRENCY, 1)}, ${HOT_SET_KEYS} keys`,
+    { keys: HOT_SET_KEYS, readFraction: 1 }],
+];
+
 async function main(): Promise<void> {
   const args = parseBenchArgs();
   const durationMs = args.durationMs;
+  const common: DsyncCacheOptions = { ...(durationMs === undefined ? {} : { durationMs }),
+    ...(process.env.DSYNC_BENCH_CPU_PROF_DIR === undefined ? {}
+      : { cpuProfDir: process.env.DSYNC_BENCH_CPU_PROF_DIR }) };
   const redis = await startRedis();
   const rows: Row[] = [];
   try {
-    rows.push(...await benchRedisCache(
-      { redis, ...(durationMs === undefined ? {} : { durationMs }) }));
-    rows.push(...await benchDsyncCache(redis.url,
-      durationMs === undefined ? {} : { durationMs }));
-    rows.push(...await benchDsyncCache(redis.url,
-      { keys: HOT_SET_KEYS, ...(durationMs === undefined ? {} : { durationMs }) }));
-    // The hit path: only GETs on the hot set, so after the warm-up every pod holds every key
-    // in S and answers from its own line, the work the Koa ceiling measures.
-    rows.push(...await benchDsyncCache(redis.url, { keys: HOT_SET_KEYS, readFraction: 1,
-      ...(durationMs === undefined ? {} : { durationMs }) }));
+    if (!args.noReference) {
+      rows.push(...await benchRedisCache(
+        { redis, ...(durationMs === undefined ? {} : { durationMs }) }));
+    }
+    for (const [setting, o] of DSYNC_ROWS) {
+      if (!selected(args, setting)) continue;
+      rows.push(...await benchDsyncCache(redis.url, { ...common, ...o }));
+    }
   } finally {
     await redis.stop();
   }
-  rows.push(...await benchKoaCeiling(durationMs === undefined ? {} : { durationMs }));
-  const hitPath = rows.at(-2);
-  const koa = rows.at(-1);
+  if (!args.noReference) {
+    rows.push(...await benchKoaCeiling(durationMs === undefined ? {} : { durationMs }));
+  }
+  const hitPath = rows.find((r) => r.setting === DSYNC_ROWS[2]?.[0]);
+  const koa = rows.find((r) => r.system.startsWith('koa'));
   if (hitPath !== undefined && koa !== undefined && koa.opsPerSec > 0) {
     process.stdout.write(`hit path: ${(hitPath.opsPerSec / koa.opsPerSec * 100).toFixed(0)}% ` +
       'of the bare Koa ceiling (target: at least 80%)\n');
   }
   printRows('Cache: 90% GET / 10% PUT, 10,000 keys, 100-byte values', rows,
-    rows[0]?.system ?? '', args);
+    args.noReference ? '' : rows[0]?.system ?? '', args);
   for (const r of rows) {
     if (r.extra !== undefined) process.stdout.write(`${r.system}: ${JSON.stringify(r.extra)}\n`);
   }

@@ -23,7 +23,7 @@ import type { NodeCounters } from './lib/dsync-node-stats.js';
 import { withCpu } from './lib/dsync-proc-cpu.js';
 import { startEtcdCluster } from './lib/etcd-cluster.js';
 import { runLoad } from './lib/load.js';
-import { makeRow, parseBenchArgs, printRows, ratiosTo } from './lib/stats.js';
+import { makeRow, parseBenchArgs, printRows, ratiosTo, selected } from './lib/stats.js';
 import type { Row } from './lib/stats.js';
 
 /** Lease of every grant (API.md's default): only matters if a worker dies holding it. */
@@ -52,6 +52,8 @@ export interface DsyncLockOptions {
   viaFollowerWorkers?: number;
   /** See DsyncLockClusterOptions. */
   cluster?: DsyncLockClusterOptions;
+  /** Runs only the settings it accepts (`--only`); default every setting. */
+  select?: (setting: string) => boolean;
 }
 
 /** The setting of the row that goes through a follower (no etcd row pairs with it). */
@@ -93,7 +95,12 @@ function dsyncSettings(opts: DsyncLockOptions): Setting[] {
   for (const s of settings) {
     assert(Number.isSafeInteger(s.workers) && s.workers >= 1, `workers ≥ 1, got ${s.workers}`);
   }
-  return settings;
+  const select = opts.select ?? (() => true);
+  return settings.filter((s) => select(settingName(s)));
+}
+
+function settingName(s: Setting): string {
+  return s.viaFollower ? viaFollowerSetting(s.workers) : lockSetting(s.workers, s.contended);
 }
 
 async function runDsyncSetting(
@@ -106,8 +113,7 @@ async function runDsyncSetting(
   const target = s.viaFollower ? await cluster.follower() : leader;
   const http = clients.get(target.id);
   assert(http !== undefined, `a client for ${target.id}`);
-  const setting = s.viaFollower ? viaFollowerSetting(s.workers)
-    : lockSetting(s.workers, s.contended);
+  const setting = settingName(s);
   // Distinct names per setting so that no grant of an earlier setting is still around.
   const prefix = `bench-${s.contended ? 'one' : 'distinct'}-${s.workers}${s.viaFollower ? '-f' : ''}`;
   const waitMs = s.contended ? DEFAULT_ACQUIRE_WAIT_MS : 0;
@@ -213,16 +219,20 @@ export function targetLines(rows: readonly Row[], etcdSystem: string): string[] 
 }
 
 /** etcd's rows, one setting at a time on one cluster, each with the members' CPU use. */
-async function benchEtcdWithCpu(durationMs: number): Promise<Row[]> {
+async function benchEtcdWithCpu(durationMs: number, select: (setting: string) => boolean):
+  Promise<Row[]> {
+  const settings = [
+    ...DEFAULT_LOCK_WORKERS.map((w) => ({ workers: [w], contendedWorkers: 0,
+      name: lockSetting(w, false) })),
+    { workers: [], contendedWorkers: DEFAULT_CONTENDED_WORKERS,
+      name: lockSetting(DEFAULT_CONTENDED_WORKERS, true) },
+  ].filter((s) => select(s.name));
+  if (settings.length === 0) return [];
   const cluster = await startEtcdCluster();
   const pids = cluster.members.map((m) => m.pid);
   try {
-    const settings = [
-      ...DEFAULT_LOCK_WORKERS.map((w) => ({ workers: [w], contendedWorkers: 0 })),
-      { workers: [], contendedWorkers: DEFAULT_CONTENDED_WORKERS },
-    ];
     const rows: Row[] = [];
-    for (const setting of settings) {
+    for (const { name: _name, ...setting } of settings) {
       const { value: row, cores, cpuMsPerOp } = await withCpu(pids, async () => {
         const [only] = await benchEtcdLock({ cluster, durationMs, ...setting });
         assert(only !== undefined, 'one etcd row per setting');
@@ -255,10 +265,14 @@ async function main(): Promise<void> {
     .filter((a) => a !== '');
   process.stderr.write(`locks: dsync, ${DSYNC_LOCK_NODES} lock nodes (fsync on)` +
     `${extraServeArgs.length > 0 ? `, serve ${extraServeArgs.join(' ')}` : ''}…\n`);
-  const dsync = await benchDsyncLock({ durationMs,
+  const select = (setting: string): boolean => selected(args, setting);
+  const dsync = await benchDsyncLock({ durationMs, select,
     cluster: { extraServeArgs, ...(cpuProfDir === '' ? {} : { cpuProfDir }) } });
-  process.stderr.write(`locks: etcd, 3 members (fsync on)…\n`);
-  const etcd = await benchEtcdWithCpu(durationMs);
+  let etcd: Row[] = [];
+  if (!args.noReference) {
+    process.stderr.write(`locks: etcd, 3 members (fsync on)…\n`);
+    etcd = await benchEtcdWithCpu(durationMs, select);
+  }
   const etcdSystem = etcd[0]?.system ?? '';
   const rows = [...dsync, ...etcd];
   printRows('Locks: acquire + release cycles, 3 members, fsync on (p50/p99 of acquire)', rows,

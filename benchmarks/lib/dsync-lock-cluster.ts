@@ -57,12 +57,7 @@ export async function startDsyncLockCluster(
   if (!existsSync(`${ROOT}/dist/src/cli/main.js`)) {
     throw new Error(`dsync is not built: run \`npm run build\` in ${ROOT} first (${BIN} needs dist/)`);
   }
-  const env: NodeJS.ProcessEnv = {};
-  if (opts.cpuProfDir !== undefined) {
-    mkdirSync(opts.cpuProfDir, { recursive: true });
-    env.NODE_OPTIONS = `--import tsx --import ${PROFILE_HOOK}`;
-    env.DSYNC_CPU_PROF_DIR = opts.cpuProfDir;
-  }
+  const env = opts.cpuProfDir === undefined ? {} : cpuProfileEnv(opts.cpuProfDir);
   // `--log-level warn` comes after the launcher's `info` and wins: a log line per request
   // would be part of what we measure. startNodes 0: we start them ourselves, after the
   // cleanup is registered, so that a start that times out leaves no server behind.
@@ -104,7 +99,7 @@ export async function startDsyncLockCluster(
     },
     toggleCpuProfiles: () => {
       assert(opts.cpuProfDir !== undefined, 'toggleCpuProfiles needs cpuProfDir');
-      for (const n of cluster.nodes) if (n.running && n.pid !== undefined) process.kill(n.pid, 'SIGUSR2');
+      signalCpuProfiles(cluster.nodes);
       profiling = !profiling;
       if (profiling) return null;
       profiles++;
@@ -115,6 +110,17 @@ export async function startDsyncLockCluster(
       drop();
     },
   };
+}
+
+/** The environment that loads dsync-cpu-profile-hook.ts into a node, writing into `dir`. */
+export function cpuProfileEnv(dir: string): NodeJS.ProcessEnv {
+  mkdirSync(dir, { recursive: true });
+  return { NODE_OPTIONS: `--import tsx --import ${PROFILE_HOOK}`, DSYNC_CPU_PROF_DIR: dir };
+}
+
+/** Starts, or stops and writes, the CPU profile of every running node (see the hook). */
+export function signalCpuProfiles(nodes: readonly ClusterNode[]): void {
+  for (const n of nodes) if (n.running && n.pid !== undefined) process.kill(n.pid, 'SIGUSR2');
 }
 
 function logTail(file: string): string {

@@ -1,6 +1,7 @@
 // A closed-loop load generator: `concurrency` workers each issue one operation, wait for it,
 // and issue the next. Closed loop measures what a system sustains with a fixed number of
 // requests in flight, which is how the etcd and Redis figures we compare with are quoted.
+import { loadavg } from 'node:os';
 import { assert } from '../../src/assert.js';
 import { LatencyRecorder } from './stats.js';
 import type { LatencySummary } from './stats.js';
@@ -55,6 +56,9 @@ export interface LoadResult {
   latency: LatencySummary;
   /** A few distinct error messages, for the report. */
   errorSamples: string[];
+  /** The machine's 1-minute load average when the measured phase started and ended: a
+   * figure taken while others used the cores is not comparable with one from a quiet machine. */
+  loadAvg: { start: number; end: number };
 }
 
 interface Phase {
@@ -124,9 +128,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   // In ops mode the measured operations are numbered from the first one after warm-up.
   let opsBase = 0;
   let measuredOps = 0;
+  let loadAtStart = loadavg()[0] ?? 0;
 
   const startMeasuring = (): void => {
     phase.measuring = true;
+    loadAtStart = loadavg()[0] ?? 0;
     opsBase = seq;
     phase.measureStartNs = process.hrtime.bigint();
     if (opts.durationMs !== undefined) {
@@ -175,6 +181,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     ops: measuredOps, errors: tally.count, elapsedMs,
     opsPerSec: elapsedMs > 0 ? (measuredOps * 1000) / elapsedMs : 0,
     latency: latency.summary(), errorSamples: tally.samples,
+    loadAvg: { start: loadAtStart, end: loadavg()[0] ?? 0 },
   };
 }
 

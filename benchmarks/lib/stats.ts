@@ -119,19 +119,23 @@ export interface Row {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** 1-minute load average at the start and end of the measured phase (null when unknown). */
+  loadAvg: { start: number; end: number } | null;
   /** Anything else worth keeping in the JSON output (attempts per acquire, hit rate…). */
   extra?: Record<string, number | string>;
 }
 
 export function makeRow(
   system: string, setting: string,
-  result: { ops: number; errors: number; elapsedMs: number; latency: LatencySummary },
+  result: { ops: number; errors: number; elapsedMs: number; latency: LatencySummary;
+    loadAvg?: { start: number; end: number } },
   extra?: Record<string, number | string>,
 ): Row {
   const row: Row = {
     system, setting, ops: result.ops, errors: result.errors, elapsedMs: result.elapsedMs,
     opsPerSec: result.elapsedMs > 0 ? (result.ops * 1000) / result.elapsedMs : 0,
     p50Ms: result.latency.p50Ms, p99Ms: result.latency.p99Ms, maxMs: result.latency.maxMs,
+    loadAvg: result.loadAvg ?? null,
   };
   if (extra !== undefined) row.extra = extra;
   return row;
@@ -159,19 +163,25 @@ function formatOps(opsPerSec: number): string {
   return opsPerSec >= 100 ? Math.round(opsPerSec).toLocaleString('en-US') : opsPerSec.toFixed(1);
 }
 
-/** system | setting | ops/s | p50 | p99 | ratio, ratio against `referenceSystem`. */
+function formatLoad(load: Row['loadAvg']): string {
+  return load === null ? '—' : `${load.start.toFixed(1)}–${load.end.toFixed(1)}`;
+}
+
+/** system | setting | ops/s | p50 | p99 | ratio | load, ratio against `referenceSystem`;
+ * load is the 1-minute load average at the start and end of the row's measured phase. */
 export function markdownTable(rows: readonly Row[], referenceSystem: string): string {
   const ratios = ratiosTo(rows, referenceSystem);
   const lines = [
-    '| system | setting | ops/s | p50 | p99 | ratio |',
-    '|---|---|---:|---:|---:|---:|',
+    '| system | setting | ops/s | p50 | p99 | ratio | load |',
+    '|---|---|---:|---:|---:|---:|---:|',
   ];
   rows.forEach((row, i) => {
     const ratio = ratios[i];
     const errors = row.errors > 0 ? ` (${row.errors} errors)` : '';
     lines.push(`| ${row.system} | ${row.setting}${errors} | ${formatOps(row.opsPerSec)} | ` +
       `${formatMs(row.p50Ms)} | ${formatMs(row.p99Ms)} | ` +
-      `${ratio === null || ratio === undefined ? '—' : ratio.toFixed(2)} |`);
+      `${ratio === null || ratio === undefined ? '—' : ratio.toFixed(2)} | ` +
+      `${formatLoad(row.loadAvg)} |`);
   });
   return lines.join('\n');
 }
@@ -180,13 +190,27 @@ export interface BenchArgs {
   json: boolean;
   /** Overrides each measured phase's duration (for quick runs while developing). */
   durationMs: number | undefined;
+  /** `--only 'a;b'`: run only the settings whose name contains one of these (a profile of one
+   * row, say); null = every setting. Scripts that have a single setting ignore it. */
+  only: readonly string[] | null;
+  /** `--no-reference`: skip the reference system (etcd, Redis, Koa) for a quick look. */
+  noReference: boolean;
 }
 
-/** `--json` and `--duration-ms N`, the flags every benchmark script accepts. */
+/** True when `setting` is selected by `--only` (always without it). */
+export function selected(args: Pick<BenchArgs, 'only'>, setting: string): boolean {
+  return args.only === null || args.only.some((s) => setting.includes(s));
+}
+
+/** `--json`, `--duration-ms N`, `--only 'a;b'` and `--no-reference`, the flags every benchmark
+ * script accepts. */
 export function parseBenchArgs(argv: readonly string[] = process.argv.slice(2)): BenchArgs {
   const { values } = parseArgs({
     args: [...argv],
-    options: { json: { type: 'boolean', default: false }, 'duration-ms': { type: 'string' } },
+    options: {
+      json: { type: 'boolean', default: false }, 'duration-ms': { type: 'string' },
+      only: { type: 'string' }, 'no-reference': { type: 'boolean', default: false },
+    },
     strict: true,
   });
   const raw = values['duration-ms'];
@@ -197,7 +221,10 @@ export function parseBenchArgs(argv: readonly string[] = process.argv.slice(2)):
       throw new Error(`--duration-ms must be an integer ≥ 100, got ${raw}`);
     }
   }
-  return { json: values.json ?? false, durationMs };
+  const only = values.only === undefined ? null
+    : values.only.split(';').map((x) => x.trim()).filter((x) => x !== '');
+  return { json: values.json ?? false, durationMs, only,
+    noReference: values['no-reference'] ?? false };
 }
 
 /** `--json` and `--<flag> a,b,c`: for benchmarks whose rows are sizes (crowds, log lengths).

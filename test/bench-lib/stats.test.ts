@@ -75,7 +75,8 @@ describe('rows and tables', () => {
     makeRow('etcd', '1 in flight', { ops: 100, errors: 0, elapsedMs: 1000, latency }),
     makeRow('etcd', '64 in flight', { ops: 800, errors: 0, elapsedMs: 1000, latency }),
     makeRow('dsync', '64 in flight', { ops: 400, errors: 0, elapsedMs: 2000, latency }),
-    makeRow('dsync', '128 in flight', { ops: 400, errors: 2, elapsedMs: 1000, latency }),
+    makeRow('dsync', '128 in flight', { ops: 400, errors: 2, elapsedMs: 1000, latency,
+      loadAvg: { start: 9.54, end: 11.2 } }),
   ];
 
   it('computes ops/s from ops and elapsed time', () => {
@@ -86,11 +87,12 @@ describe('rows and tables', () => {
     expect(ratiosTo(rows, 'etcd')).toEqual([1, 1, 0.25, null]);
   });
 
-  it('renders system | setting | ops/s | p50 | p99 | ratio', () => {
+  it('renders system | setting | ops/s | p50 | p99 | ratio | load', () => {
     const lines = markdownTable(rows, 'etcd').split('\n');
-    expect(lines[0]).toBe('| system | setting | ops/s | p50 | p99 | ratio |');
-    expect(lines[4]).toBe('| dsync | 64 in flight | 200 | 1.00 ms | 2.00 ms | 0.25 |');
+    expect(lines[0]).toBe('| system | setting | ops/s | p50 | p99 | ratio | load |');
+    expect(lines[4]).toBe('| dsync | 64 in flight | 200 | 1.00 ms | 2.00 ms | 0.25 | — |');
     expect(lines[5]).toContain('128 in flight (2 errors)');
-    expect(lines[5]).toMatch(/\| — \|$/);
+    // No reference row, and the load average at the start and end of the measured phase.
+    expect(lines[5]).toMatch(/\| — \| 9\.5–11\.2 \|$/);
   });
 });

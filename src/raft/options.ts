@@ -33,6 +33,11 @@ export interface RaftOptions {
   preVote: boolean;
   /** Leader steps down without a quorum; followers keep a leader lease. Default true. */
   checkQuorum: boolean;
+  /** For an election timeout after it starts, the node refuses (pre-)votes as if it had
+   * just heard from a leader. Without it, a voter that restarts forgets the lease it gave a
+   * leader and could help elect another at once, which lease-based reads must exclude
+   * (docs/runtime.md, "Lease reads"). Default false; RaftGroup turns it on. */
+  holdVotesAfterStart: boolean;
   rand: Rand;
 }
 
@@ -48,6 +53,7 @@ export const DEFAULT_RAFT_OPTIONS: Omit<RaftOptions, 'id' | 'rand'> = Object.fre
   maxPendingReads: 4096,
   preVote: true,
   checkQuorum: true,
+  holdVotesAfterStart: false,
 });
 
 const MIB = 1024 * 1024;
@@ -80,7 +86,7 @@ export function parseRaftOptions(
   if (opts.heartbeatTicks >= opts.electionTicks) {
     throw new InvalidArgumentError('heartbeatTicks', 'heartbeatTicks must be < electionTicks');
   }
-  for (const field of ['preVote', 'checkQuorum'] as const) {
+  for (const field of ['preVote', 'checkQuorum', 'holdVotesAfterStart'] as const) {
     if (typeof opts[field] !== 'boolean') {
       throw new InvalidArgumentError(field, `${field} must be a boolean`);
     }

@@ -49,6 +49,9 @@ export class Progress {
   probeSent = false;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
+  /** The leader's periodic heartbeat count when a heartbeat answer last resent lost appends
+   * or snapshot chunks: once per heartbeat interval. */
+  recoveredAtHeartbeat = -1;
   /** In snapshot state: the snapshot index being sent and the bytes acknowledged so far. */
   pendingSnapshot = 0;
   snapshotAckedBytes = 0;

@@ -104,6 +104,13 @@ export class RaftNode {
   private inbound: InboundSnapshot | null = null;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /** Refusing votes for the first election timeout after start (holdVotesAfterStart). */
+  private startHold: boolean;
+  /** A leadership transfer was started in this term: its target's election does not wait
+   * out the followers' leases, so no lease read is safe for the rest of the term. */
+  private leaseForfeited = false;
+  /** Periodic heartbeats broadcast in this node's life: the unit of loss recovery. */
+  private heartbeats = 0;
   private randomizedElectionTicks = 0;
   private readonly votes = new Map<NodeId, boolean>();
   private readonly progress = new Map<NodeId, Progress>();
@@ -147,6 +154,7 @@ export class RaftNode {
     this.config = this.baseConfig;
     this.configIndex = this.log.snapshotIndex();
     this.readOnly = new ReadOnlyQueue(this.opts.maxPendingReads);
+    this.startHold = this.opts.holdVotesAfterStart;
     this.recomputeConfig();
     this.becomeFollower(this.term, null);
     this.lastHard = this.hardState();
@@ -216,9 +224,26 @@ export class RaftNode {
       this.readOnly.wait(ctx);
       return;
     }
-    const round = this.readOnly.add(ctx, this.log.commit);
-    this.releaseReads(this.id, round);
-    if (this.readOnly.latestRound() !== 0) this.bcastHeartbeat(round);
+    this.readOnly.add(ctx, this.log.commit);
+    this.releaseReads(this.id, 0);
+    this.maybeBroadcastReads();
+  }
+
+  /**
+   * What a lease read needs from the core (dissertation §6.4.1), or null when this node may
+   * not serve one: it is not the leader, it has tried to hand leadership over in this term
+   * (the target's election does not wait out the followers' leases, and a delayed timeoutNow
+   * may start it even after the transfer was given up), or it has not yet committed an entry
+   * of its term (its commit index may be behind). `index` is the commit index to apply up to;
+   * `round` the newest heartbeat round a quorum has answered: the shell knows when it sent
+   * that round, and no other leader can be elected until an election timeout after the
+   * followers received it.
+   */
+  leaseRead(): { index: number; round: number } | null {
+    if (this.role !== 'leader' || this.leaseForfeited) return null;
+    if (this.log.term(this.log.commit) !== this.term) return null;
+    const round = this.readOnly.quorumRound(this.id, this.config.voters);
+    return { index: this.log.commit, round };
   }
 
   transferLeadership(to: NodeId): void {
@@ -228,6 +253,7 @@ export class RaftNode {
       throw new InvalidArgumentError('to', `${to} is not a voter of this cluster`);
     }
     this.transferee = to;
+    this.leaseForfeited = true;
     // The transfer is aborted if it has not completed within an election timeout (§3.10).
     this.electionElapsed = 0;
     const pr = this.progress.get(to);
@@ -387,7 +413,8 @@ export class RaftNode {
 
   /** A message from a higher term. Returns false when it must be ignored. */
   private acceptHigherTerm(m: Message): boolean {
-    const inLease = this.leader !== null && this.electionElapsed < this.opts.electionTicks;
+    const inLease = (this.leader !== null || this.startHold) &&
+      this.electionElapsed < this.opts.electionTicks;
     if (m.type === 'prevote') {
       // §9.6: a node that heard from a leader within the election timeout denies pre-votes,
       // so a rejoining partitioned node cannot disrupt a healthy leader.
@@ -498,6 +525,7 @@ export class RaftNode {
     this.reset(this.term);
     this.role = 'leader';
     this.leader = this.id;
+    this.leaseForfeited = false;
     this.stepRole = (m) => this.stepLeader(m);
     this.tickRole = () => this.tickHeartbeat();
     this.syncProgress();
@@ -511,6 +539,7 @@ export class RaftNode {
    * on timeoutNow (it lets the vote through leader leases). */
   private hup(skipPreVote: boolean, transfer: boolean): void {
     if (this.role === 'leader' || !isVoter(this.config, this.id)) return;
+    this.startHold = false;
     assert(skipPreVote || !transfer, 'a transfer election skips the pre-vote');
     const pre = this.opts.preVote && !skipPreVote;
     if (pre) this.becomePreCandidate();
@@ -548,6 +577,7 @@ export class RaftNode {
   private tickElection(): void {
     assert(this.role !== 'leader', 'election ticks run on non-leaders');
     this.electionElapsed++;
+    if (this.electionElapsed >= this.opts.electionTicks) this.startHold = false;
     if (isVoter(this.config, this.id) && this.electionElapsed >= this.randomizedElectionTicks) {
       this.electionElapsed = 0;
       this.hup(false, false);
@@ -573,7 +603,8 @@ export class RaftNode {
     }
     if (this.heartbeatElapsed >= this.opts.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(this.readOnly.latestRound());
+      this.heartbeats++;
+      this.bcastHeartbeat();
     }
   }
 
@@ -768,7 +799,9 @@ export class RaftNode {
     for (const to of this.progress.keys()) this.sendAppend(to, true);
   }
 
-  private bcastHeartbeat(readCtx: number): void {
+  /** Every broadcast is a new ReadIndex round (read-only.ts): reads waiting for it ride it. */
+  private bcastHeartbeat(): void {
+    const readCtx = this.readOnly.nextRound();
     for (const [to, pr] of this.progress) {
       this.send({ type: 'heartbeat', to, term: this.term,
         commit: Math.min(pr.match, this.log.commit), readCtx });
@@ -867,17 +900,27 @@ export class RaftNode {
     if (pr === undefined) return;
     pr.recentActive = true;
     pr.probeSent = false;
-    if (pr.state === 'snapshot') {
+    // Recovering lost messages once per heartbeat interval and follower: the answers to the
+    // rounds that reads send in between would otherwise resend appends several times per
+    // interval, and a storm of resends overtaking each other can keep a follower from ever
+    // catching up.
+    const periodic = pr.recoveredAtHeartbeat !== this.heartbeats;
+    pr.recoveredAtHeartbeat = this.heartbeats;
+    if (periodic && pr.state === 'snapshot') {
       // Retransmit the chunk the follower waits for; restart if we compacted meanwhile.
       if (this.snapshot?.meta.index === pr.pendingSnapshot) this.sendSnapshotChunk(m.from, pr);
       else this.startSnapshot(m.from, pr);
-    } else if (pr.match < this.log.lastIndex()) {
+    } else if (periodic && pr.match < this.log.lastIndex()) {
       // Lost appends in replicate state: free a slot and resend so the follower rejects and
       // we fall back to probing.
       if (pr.state === 'replicate' && pr.inflight.full()) pr.inflight.reset();
       this.sendAppend(m.from, true);
     }
-    if (m.readCtx > 0) this.releaseReads(m.from, m.readCtx);
+    if (m.readCtx > 0) {
+      this.releaseReads(m.from, m.readCtx);
+      // The round in flight is confirmed: the reads that waited for it go out in the next.
+      this.maybeBroadcastReads();
+    }
     assert(pr.match <= this.log.lastIndex(), 'match within our log');
   }
 
@@ -928,17 +971,19 @@ export class RaftNode {
   private afterCommit(): void {
     assert(this.role === 'leader', 'only the leader advances commit by counting');
     assert(this.log.term(this.log.commit) === this.term, 'committed in the current term');
-    const round = this.readOnly.flushWaiting(this.log.commit);
-    if (round !== 0) {
-      this.releaseReads(this.id, round);
-      if (this.readOnly.latestRound() !== 0) this.bcastHeartbeat(round);
-    }
+    this.readOnly.flushWaiting(this.log.commit);
+    this.releaseReads(this.id, 0);
+    this.maybeBroadcastReads();
     if (!isVoter(this.config, this.id) && this.configIndex <= this.log.commit) {
       // §4.2.2: a leader removed from the cluster steps down once its removal commits.
       this.becomeFollower(this.term, null);
       return;
     }
     this.maybePromoteLearner();
+  }
+
+  private maybeBroadcastReads(): void {
+    if (this.role === 'leader' && this.readOnly.wantsBroadcast()) this.bcastHeartbeat();
   }
 
   private releaseReads(from: NodeId, round: number): void {

@@ -54,6 +54,9 @@ interface SimNode {
    * that term it could not propose yet (as RaftGroup: nothing else goes in before them). */
   shellTerm: number;
   pendingStart: Uint8Array[];
+  /** The step each heartbeat round of this incarnation was first sent (as RaftGroup records
+   * the time), for lease reads. */
+  readonly roundSentAt: Map<number, number>;
 }
 
 interface InFlight {
@@ -96,6 +99,9 @@ export interface SimStats {
   snapshotsInstalled: number;
   reads: number;
   readsDropped: number;
+  /** Reads a leader answered from its lease, and those it could not (no lease held). */
+  leaseReads: number;
+  leaseReadsRefused: number;
   /** Membership changes proposed, and config entries applied (counted once per index). */
   confChanges: number;
   confChangesApplied: number;
@@ -111,7 +117,8 @@ export function emptySimStats(): SimStats {
     restarts: 0, quickRestarts: 0, partitions: 0, oneWayPartitions: 0, heals: 0, drops: 0,
     cutDrops: 0, duplicates: 0, longDelays: 0, reorders: 0, tickSkips: 0, slowWrites: 0,
     compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0, reads: 0, readsDropped: 0,
-    confChanges: 0, confChangesApplied: 0, transfers: 0, timeoutNows: 0 };
+    leaseReads: 0, leaseReadsRefused: 0, confChanges: 0, confChangesApplied: 0, transfers: 0,
+    timeoutNows: 0 };
 }
 
 /** The Raft implementation a simulation runs: RaftNode, or a variant with a planted bug. */
@@ -234,7 +241,7 @@ export class ClusterSim {
     const n: SimNode = { id, raft: null, disk: { hardState: null, snapshot: null, entries: [] },
       app: { index: 0, hash: 0 }, lastCommit: 0, lastSeenIndex: 0, checkedCommit: 0,
       incarnation: 0, crashedAt: 0,
-      wasLeaderTerm: 0, writing: null, shellTerm: 0, pendingStart: [] };
+      wasLeaderTerm: 0, writing: null, shellTerm: 0, pendingStart: [], roundSentAt: new Map() };
     this.nodes.set(id, n);
     this.start(n);
     return n;
@@ -257,6 +264,7 @@ export class ClusterSim {
     n.wasLeaderTerm = 0;
     n.shellTerm = 0;
     n.pendingStart = [];
+    n.roundSentAt.clear();
     this.log(`start ${n.id} #${n.incarnation} commit=${n.lastCommit}`);
   }
 
@@ -386,6 +394,10 @@ export class ClusterSim {
 
   private send(m: Message): void {
     const net = this.world.net;
+    if (m.type === 'heartbeat') {
+      const sentAt = this.nodes.get(m.from)?.roundSentAt;
+      if (sentAt !== undefined && !sentAt.has(m.readCtx)) sentAt.set(m.readCtx, this.now);
+    }
     if (m.type === 'snapshot' && m.offset === 0) this.stats.snapshotsSent++;
     this.checkDurableBeforeSend(m);
     if (this.faultsOn && this.chance(net.lossRate)) {
@@ -513,6 +525,8 @@ export class ClusterSim {
       if (!this.markerFirst) this.tryPropose(to);
     }
     if (this.chance(l.readRate)) this.tryRead(target());
+    // Drawn only in worlds with lease reads, so that the others replay as before.
+    if (l.leaseReadRate > 0 && this.chance(l.leaseReadRate)) this.tryLeaseRead(target());
     // Membership changes and transfers only while faults run: the liveness phase measures a
     // healed, otherwise steady cluster.
     const churn = this.faultsOn && leader !== undefined;
@@ -577,6 +591,26 @@ export class ClusterSim {
     for (const m of this.live()) this.observe(m);
     this.checker.readRequested(n.id, ctx);
     this.expected(() => n.raft?.readIndex(ctx));
+  }
+
+  /** A lease read as RaftGroup serves one: answered at once with the leader's commit index
+   * while the newest round a quorum answered was sent less than the lease ago; otherwise
+   * the node would fall back to ReadIndex (counted as refused). */
+  private tryLeaseRead(n: SimNode): void {
+    const lease = n.raft?.leaseRead() ?? null;
+    const sentAt = lease === null ? undefined : n.roundSentAt.get(lease.round);
+    if (lease === null || sentAt === undefined ||
+        this.now >= sentAt + this.world.load.leaseReadSteps) {
+      this.stats.leaseReadsRefused++;
+      return;
+    }
+    const ctx = ++this.readCtx;
+    for (const m of this.live()) this.observe(m);
+    this.checker.readRequested(n.id, ctx);
+    this.checker.readAnswered(n.id, ctx, lease.index);
+    this.stats.leaseReads++;
+    // Rounds older than the one in use can never be used again.
+    for (const r of n.roundSentAt.keys()) if (r < lease.round) n.roundSentAt.delete(r);
   }
 
   private tryConfChange(leader: SimNode): void {

@@ -33,6 +33,8 @@ export const FAULTS_PER_100_SEEDS_MIN: Readonly<Partial<Record<keyof SimStats, n
   snapshotsInstalled: 11, // [56]
   reads: 365, // [1,826]
   readsDropped: 420, // [2,110]
+  leaseReads: 113, // [567]
+  leaseReadsRefused: 206, // [1,031]
   confChanges: 18, // [89]
   confChangesApplied: 20, // [102]
   transfers: 11, // [55]

@@ -51,6 +51,11 @@ export interface SimWorld {
     readonly compactRate: number;
     readonly transferRate: number;
     readonly maxExtraNodes: number;
+    /** Lease reads per step (0 in worlds without them): the leader answers from its state
+     * while the lease of its newest quorum-confirmed heartbeat round runs. */
+    readonly leaseReadRate: number;
+    /** The lease in sim steps from the step its heartbeat round was sent. */
+    readonly leaseReadSteps: number;
   };
   readonly raft: {
     readonly electionTicks: number;
@@ -64,6 +69,7 @@ export interface SimWorld {
     readonly maxPendingReads: number;
     readonly preVote: boolean;
     readonly checkQuorum: boolean;
+    readonly holdVotesAfterStart: boolean;
   };
 }
 
@@ -81,7 +87,9 @@ export function deriveWorld(seed: number): SimWorld {
   // Without PreVote and CheckQuorum a removed server that missed its removal disrupts every
   // election (dissertation §4.2.3); such worlds run without membership changes.
   const membership = preVote || checkQuorum;
-  const world: Omit<SimWorld, 'faults' | 'disk' | 'net'> & {
+  const world: Omit<SimWorld, 'faults' | 'disk' | 'net' | 'load' | 'raft'> & {
+    load: Omit<SimWorld['load'], 'leaseReadRate' | 'leaseReadSteps'>;
+    raft: Omit<SimWorld['raft'], 'holdVotesAfterStart'>;
     faults: Omit<SimWorld['faults'],
       'crashAfterEarlySendRate' | 'crashAfterSendRate' | 'quickRestartRate'>;
     net: Omit<SimWorld['net'], 'longDelayRate' | 'longDelayStepsMax'>;
@@ -123,8 +131,13 @@ export function deriveWorld(seed: number): SimWorld {
     },
   };
   // Drawn last so that adding them kept every other field of existing seeds' worlds.
+  // Lease reads rest on CheckQuorum's vote refusal and on restarted voters holding theirs.
+  const leases = checkQuorum && r.next() < 0.5;
   return {
     ...world,
+    load: { ...world.load, leaseReadRate: leases ? pick(r, 0.05, 0.4) : 0,
+      leaseReadSteps: electionTicks - 2 },
+    raft: { ...world.raft, holdVotesAfterStart: leases },
     faults: { ...world.faults, crashAfterEarlySendRate: f(0, 0.02),
       crashAfterSendRate: f(0, 0.01), quickRestartRate: f(0, 0.6) },
     disk: { slowWriteRate: pick(r, 0, 0.6), maxWriteSteps: r.int(1, 4) },

@@ -74,7 +74,8 @@ export function registerCacheRoutes(router: AppRouter, d: CacheRouteDeps): void 
     // The line holds the value's JSON text (checked when it entered: a PUT's body, or a
     // store load), so the body is built around it instead of parsing and re-serialising it.
     const { json, expiresAt } = splitValue(r.value);
-    ctx.type = JSON_TYPE;
+    // The header itself: Koa's `ctx.type` looks the type up in its MIME table every time.
+    ctx.set('Content-Type', JSON_TYPE);
     ctx.body = `{"key":${JSON.stringify(key)},"value":${json},"state":"${r.state}",` +
       `"hit":${r.hit},"version":${r.version}` +
       `${expiresAt === null ? '' : `,"expiresAt":${expiresAt}`}}`;

@@ -1,6 +1,8 @@
-// The Koa app every service shares: request ids, per-request child loggers, our own JSON body
-// reader with a byte limit, the error envelope of API.md for every error, 404/405 as
-// envelopes, metrics per route pattern, and /health, /ready and /metrics. A service adds its
+// The Koa app every service shares: request ids, per-request child loggers (made on first
+// use), our own JSON body reader with a byte limit, the error envelope of API.md for every
+// error, 404/405 as envelopes, metrics per route pattern, and /health, /ready and /metrics;
+// all of it in one middleware before the router, with nothing per request that can be done
+// once. A service adds its
 // routes through `routes(router)`; handlers throw DsyncErrors and never build error bodies.
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
@@ -13,7 +15,9 @@ import { DsyncError, UnavailableError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { asObjectBody, parseJsonBytes, readBodyBytes } from './body.js';
+import {
+  asObjectBody, FORWARDED_BODY, parseJsonBytes, PayloadTooLargeError, readBodyBytes,
+} from './body.js';
 import { errorResponse } from './envelope.js';
 import { SystemOverview } from './overview.js';
 import { sharedPages } from './pages.js';
@@ -76,10 +80,9 @@ export function createApp(opts: CreateAppOptions): App {
   assert(Number.isSafeInteger(opts.bodyBytesMax) && opts.bodyBytesMax > 0, 'bodyBytesMax > 0');
   const app: AppKoa = new Koa<AppState>();
   const router: AppRouter = new Router<AppState>();
-  app.use(observe(opts, router));
-  app.use(handleErrors);
-  app.use(rejectBadPathEncoding);
-  app.use(readBody(opts.bodyBytesMax));
+  // One middleware before the router, so a request costs what a bare Koa route costs plus
+  // what this one does (docs/benchmarks.md, "HTTP path").
+  app.use(serveRequest(opts, router));
   addBuiltinRoutes(router, opts);
   sharedPages().register(router);
   const overview = new SystemOverview({ service: opts.service, nodeId: opts.nodeId,
@@ -101,10 +104,12 @@ export function createApp(opts: CreateAppOptions): App {
 }
 
 /** An AbortSignal that fires when the client closes the connection before the answer (a
- * blocking call then stops waiting for nobody). */
+ * blocking call then stops waiting for nobody), at once when it already has. */
 export function clientAbortSignal(ctx: Context | AppContext): AbortSignal {
   const ac = new AbortController();
-  ctx.res.once('close', () => { if (!ctx.res.writableFinished) ac.abort(); });
+  const socket = ctx.req.socket as Context['req']['socket'] | null;
+  if (socket === null || socket.destroyed) ac.abort();
+  else ctx.res.once('close', () => { if (!ctx.res.writableFinished) ac.abort(); });
   return ac.signal;
 }
 
@@ -113,41 +118,103 @@ export function objectBody(ctx: Context | AppContext): Record<string, unknown> {
   return asObjectBody((ctx.state as AppState).body);
 }
 
-function observe(opts: CreateAppOptions, router: AppRouter) {
-  const { http } = opts.metrics;
-  return async function observeRequest(ctx: Context, next: Next): Promise<void> {
-    const incoming = ctx.get(REQUEST_ID_HEADER);
-    const reqId = REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
-    const state = ctx.state as AppState;
-    state.reqId = reqId;
-    // The request's child logger is made on first use: most requests never log, and a pino
-    // child per request is a measurable share of a cache hit's CPU.
-    let log: Logger | undefined;
-    Object.defineProperty(state, 'log', {
-      configurable: true, enumerable: true,
-      get: () => (log ??= opts.logger.child({ reqId })),
-      set: (l: Logger) => { log = l; },
-    });
-    state.rawBody = Buffer.alloc(0);
+const EMPTY_BODY = Buffer.alloc(0);
+
+/** `ctx.state` of every request. The child logger is made on first use: most requests never
+ * log, and a pino child per request is a measurable share of a cache hit's CPU. */
+class RequestState implements AppState {
+  rawBody: Buffer = EMPTY_BODY;
+  body: unknown = undefined;
+  private child: Logger | null = null;
+
+  constructor(readonly reqId: string, private readonly logger: Logger) {}
+
+  get log(): Logger {
+    this.child ??= this.logger.child({ reqId: this.reqId });
+    return this.child;
+  }
+
+  set log(l: Logger) {
+    this.child = l;
+  }
+}
+
+/**
+ * Everything a request needs around its route, in one middleware: the request id, the body
+ * (bounded), the error envelope for whatever the route throws (and for 404/405), metrics by
+ * route pattern and the debug line.
+ */
+function serveRequest(opts: CreateAppOptions, router: AppRouter) {
+  const metrics = new RouteMetrics(opts.metrics.http);
+  const { logger, bodyBytesMax } = opts;
+  return async function serve(ctx: Context, next: Next): Promise<void> {
+    const startMs = performance.now();
+    const incoming = ctx.req.headers[REQUEST_ID_HEADER];
+    const reqId = typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming
+      : randomUUID();
+    const state = new RequestState(reqId, logger);
+    ctx.state = state;
     ctx.set(REQUEST_ID_HEADER, reqId);
-    const endTimer = http.duration.startTimer();
     try {
+      checkPathEncoding(ctx.path);
+      await readBody(ctx, state, bodyBytesMax);
       await next();
+      answerUnrouted(ctx);
+    } catch (thrown) {
+      writeError(ctx, normalizeError(thrown));
     } finally {
       const route = routeLabel(ctx, router);
       const method = KNOWN_METHODS.has(ctx.method) ? ctx.method : 'OTHER';
-      const seconds = endTimer({ route, method });
       // Nobody is left to read the answer: not a 5xx, whatever the handler ended with.
       const gone = clientGone(ctx);
-      if (gone) http.clientAborts.inc({ route, method });
       const status = gone ? CLIENT_CLOSED_STATUS : ctx.status;
-      http.requests.inc({ route, method, status: String(status) });
-      if (opts.logger.isLevelEnabled('debug')) {
+      const seconds = (performance.now() - startMs) / 1000;
+      metrics.record(route, method, status, seconds, gone);
+      if (logger.isLevelEnabled('debug')) {
         state.log.debug({ method: ctx.method, url: ctx.url, status,
           durationMs: Math.round(seconds * 1e4) / 10 }, gone ? 'client went away' : 'request');
       }
     }
   };
+}
+
+/** The series of one route pattern and method, bound once (prom-client hashes the labels of
+ * every unbound call). Patterns, methods and statuses are few, so this stays small. */
+class RouteMetrics {
+  private readonly bound = new Map<string, { duration: { observe(v: number): void };
+    statuses: Map<number, { inc(): void }> }>();
+
+  constructor(private readonly http: Metrics['http']) {}
+
+  record(route: string, method: string, status: number, seconds: number, gone: boolean): void {
+    const key = `${method} ${route}`;
+    let b = this.bound.get(key);
+    if (b === undefined) {
+      b = { duration: this.http.duration.labels(route, method), statuses: new Map() };
+      this.bound.set(key, b);
+    }
+    b.duration.observe(seconds);
+    let counter = b.statuses.get(status);
+    if (counter === undefined) {
+      counter = this.http.requests.labels(route, method, String(status));
+      b.statuses.set(status, counter);
+    }
+    counter.inc();
+    if (gone) this.http.clientAborts.inc({ route, method });
+  }
+}
+
+/** Nothing answered: the router's allowedMethods leaves 405 (known path, wrong method) or
+ * 501 (a method it does not know at all) with no body; Koa leaves 404. */
+function answerUnrouted(ctx: Context): void {
+  if (ctx.body !== undefined && ctx.body !== null) return;
+  if (ctx.status === 405 || ctx.status === 501) {
+    throw new DsyncError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}` +
+      `; allowed: ${ctx.response.get('Allow') || 'none'}`);
+  }
+  if (ctx.status === 404) {
+    throw new DsyncError('NOT_FOUND', `no route ${ctx.method} ${ctx.path}; see API.md`);
+  }
 }
 
 /** The status label of a request whose client closed the connection first (nginx's 499). */
@@ -180,25 +247,6 @@ function routeLabel(ctx: Context, router: AppRouter): string {
     if (typeof path === 'string') return path;
   }
   return 'unmatched';
-}
-
-async function handleErrors(ctx: Context, next: Next): Promise<void> {
-  try {
-    await next();
-    // Nothing answered: the router's allowedMethods leaves 405 (known path, wrong method) or
-    // 501 (a method it does not know at all) with no body; Koa leaves 404.
-    if (ctx.body === undefined || ctx.body === null) {
-      if (ctx.status === 405 || ctx.status === 501) {
-        throw new DsyncError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}` +
-          `; allowed: ${ctx.response.get('Allow') || 'none'}`);
-      }
-      if (ctx.status === 404) {
-        throw new DsyncError('NOT_FOUND', `no route ${ctx.method} ${ctx.path}; see API.md`);
-      }
-    }
-  } catch (thrown) {
-    writeError(ctx, normalizeError(thrown));
-  }
 }
 
 function writeError(ctx: Context, err: unknown): void {
@@ -238,23 +286,26 @@ function normalizeError(err: unknown): unknown {
   return err;
 }
 
-async function rejectBadPathEncoding(ctx: Context, next: Next): Promise<void> {
-  // The router would leave a malformed segment raw; a name must never be taken literally
-  // from a URL that the client mis-encoded.
-  decodePathSegment(ctx.path, 'path');
-  await next();
+/** The router would leave a malformed segment raw; a name must never be taken literally from
+ * a URL that the client mis-encoded. */
+function checkPathEncoding(path: string): void {
+  if (path.includes('%')) decodePathSegment(path, 'path');
 }
 
-function readBody(bytesMax: number) {
-  return async function readJsonBody(ctx: Context, next: Next): Promise<void> {
-    const h = ctx.req.headers;
-    if (h['content-length'] !== undefined || h['transfer-encoding'] !== undefined) {
-      const state = ctx.state as AppState;
-      state.rawBody = await readBodyBytes(ctx.req, bytesMax);
-      state.body = parseJsonBytes(state.rawBody);
-    }
-    await next();
-  };
+/** Reads the body when there is one; a forwarded request brings it whole. */
+async function readBody(ctx: Context, state: RequestState, bytesMax: number): Promise<void> {
+  const req = ctx.req as Context['req'] & { [FORWARDED_BODY]?: Buffer | null };
+  const forwarded = req[FORWARDED_BODY];
+  if (forwarded !== undefined) {
+    if (forwarded === null) return;
+    if (forwarded.length > bytesMax) throw new PayloadTooLargeError(bytesMax);
+    state.rawBody = forwarded;
+  } else {
+    const h = req.headers;
+    if (h['content-length'] === undefined && h['transfer-encoding'] === undefined) return;
+    state.rawBody = await readBodyBytes(req, bytesMax);
+  }
+  state.body = parseJsonBytes(state.rawBody);
 }
 
 function addBuiltinRoutes(router: AppRouter, opts: CreateAppOptions): void {

@@ -7,6 +7,10 @@ import type { IncomingMessage } from 'node:http';
 import { DsyncError, InvalidArgumentError } from '../errors.js';
 import { assert } from '../assert.js';
 
+/** Marks an IncomingMessage whose body arrived whole with it (a request forwarded over the
+ * peer transport): the app reads the body from here instead of the stream. */
+export const FORWARDED_BODY = Symbol('dsync.forwardedBody');
+
 export class PayloadTooLargeError extends DsyncError {
   constructor(bytesMax: number) {
     super('PAYLOAD_TOO_LARGE',

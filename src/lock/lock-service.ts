@@ -64,7 +64,10 @@ export class LockService {
     }
   }
 
-  async acquire(req: AcquireRequest, clientId: string, signal?: AbortSignal): Promise<Grant> {
+  /** `signal` (or what makes it, called only if the acquire has to wait) reports the client
+   * going away, which cancels a wait. */
+  async acquire(req: AcquireRequest, clientId: string,
+    signal?: AbortSignal | (() => AbortSignal)): Promise<Grant> {
     const key = keyOf(req.name, req.owner);
     if (req.waitMs > 0 && this.waitingCount >= this.o.waitingRequestsMax) {
       throw new DsyncError('RESOURCE_EXHAUSTED', `this node has ${this.waitingCount} blocking ` +
@@ -96,7 +99,8 @@ export class LockService {
         this.o.requestTimeoutMs + req.waitMs).finally(unreserve);
       let result = first;
       if (first.type === 'waiting') {
-        result = await this.awaitAnswer(answered, req, signal);
+        result = await this.awaitAnswer(answered, req,
+          typeof signal === 'function' ? signal() : signal);
       }
       this.o.metrics.waitSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
       return this.grantOrThrow(result);

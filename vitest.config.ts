@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 // clusters at once (their timeouts would then measure the machine, not dsync).
 const PROCESS_TESTS = [
   'test/cluster/**/*.test.ts',
-  'test/lock/lock-{api,sdk,cli,faults,requests,crowd,handoff,restart}.test.ts',
+  'test/lock/lock-{api,sdk,cli,faults,requests,crowd,handoff,restart,reads}.test.ts',
   'test/cache/cache-*.test.ts',
   'test/queue/queue-*.test.ts',
   'test/docker/**/*.test.ts',

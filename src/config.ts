@@ -15,6 +15,12 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const WRITE_POLICIES = ['write-back', 'write-through'] as const;
 export type WritePolicy = (typeof WRITE_POLICIES)[number];
+/** How a leader confirms it may answer a read from its state (docs/runtime.md, "Reads"). */
+export const READ_MODES = ['linearizable', 'lease'] as const;
+export type ReadMode = (typeof READ_MODES)[number];
+/** How a node sends a request it cannot serve to the node that can. */
+export const FORWARD_VIAS = ['peer', 'http'] as const;
+export type ForwardVia = (typeof FORWARD_VIAS)[number];
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -63,6 +69,11 @@ export const SYSTEM_URLS_PER_SERVICE_MAX = PEERS_MAX;
 /** Where the nodes of each service answer HTTP (one URL per node, e.g. a pod's stable DNS
  * name), so that any node can show the whole system on its cluster page. */
 export type SystemUrls = Readonly<Partial<Record<ServiceName, readonly string[]>>>;
+export const DEFAULT_READ_MODE: ReadMode = 'linearizable';
+export const DEFAULT_FORWARD_VIA: ForwardVia = 'peer';
+/** Share of the followers' shortest vote refusal that a lease gives away to clock drift
+ * (docs/runtime.md, "Lease reads"): far more than NTP-disciplined clocks drift (50 ppm). */
+export const LEASE_DRIFT_ALLOWANCE = 0.1;
 
 /** One member of the static peer list: `id=host:httpPort:peerPort`. */
 export interface PeerSpec {
@@ -113,6 +124,13 @@ export interface NodeConfig {
   /** HTTP URLs of the nodes of every service (this one's included or not: its peers are
    * added), read by GET /v1/overview and the cluster page. Default: none beyond the peers. */
   readonly systemUrls: SystemUrls;
+  /** `linearizable` (default): every read waits for a ReadIndex round, a heartbeat to a
+   * quorum. `lease`: the leader answers from its state while its lease holds (leaseReadMs),
+   * which rests on bounded clock drift (docs/runtime.md, "Lease reads"). */
+  readonly readMode: ReadMode;
+  /** `peer` (default): a follower forwards over the peer transport; `http`: by a second HTTP
+   * request to the leader (kept to compare, docs/benchmarks.md). */
+  readonly forwardVia: ForwardVia;
 }
 
 export type NodeConfigField = keyof NodeConfig;
@@ -167,6 +185,10 @@ export const NODE_CONFIG_FIELDS: readonly FieldDoc[] = [
     'address (insecure: anyone who reaches the peer port can join)', true),
   doc('systemUrls', 'HTTP URLs of the nodes of every service, for the cluster page: ' +
     'lock=http://h:8000,http://h:8001;queue=...;cache=... (default: this service\'s peers)'),
+  doc('readMode', `${READ_MODES.join(' | ')}: reads by a quorum round, or from the leader ` +
+    `lease, which assumes bounded clock drift (default ${DEFAULT_READ_MODE})`),
+  doc('forwardVia', `${FORWARD_VIAS.join(' | ')}: how followers forward to the leader ` +
+    `(default ${DEFAULT_FORWARD_VIA})`),
 ];
 
 const FIELD_DOCS = new Map(NODE_CONFIG_FIELDS.map((d) => [d.field, d]));
@@ -290,6 +312,8 @@ const schema = z.strictObject({
   join: z.preprocess(toBool, z.boolean()).default(false),
   insecureAllowDefaultToken: z.preprocess(toBool, z.boolean()).default(false),
   systemUrls: systemUrlsSchema.default({}),
+  readMode: z.enum(READ_MODES).default(DEFAULT_READ_MODE),
+  forwardVia: z.enum(FORWARD_VIAS).default(DEFAULT_FORWARD_VIA),
 });
 
 function fieldError(path: readonly PropertyKey[], message: string, got?: unknown): never {
@@ -353,6 +377,11 @@ function checkRelations(cfg: NodeConfig): void {
   if (cfg.replicationFactor % 2 === 0) {
     fieldError(['replicationFactor'], 'must be odd: an even count adds no fault tolerance',
       cfg.replicationFactor);
+  }
+  if (cfg.readMode === 'lease' && leaseReadMs(cfg) <= cfg.heartbeatTicks * cfg.tickMs) {
+    fieldError(['readMode'], `a lease of ${leaseReadMs(cfg)} ms would lapse between two ` +
+      `heartbeats (every ${cfg.heartbeatTicks * cfg.tickMs} ms): raise electionTicks or lower ` +
+      'heartbeatTicks, or read linearizable', cfg.readMode);
   }
   checkPeers(cfg.peers);
   const known = new Set(cfg.peers.map((p) => p.id));
@@ -496,4 +525,15 @@ export function leaderLeaseExtensionMs(cfg: NodeConfig, maxMs: number): number {
       `ms for the ${cfg.service} service: lower electionTicks or tickMs`, cfg.electionTicks);
   }
   return ms;
+}
+
+/**
+ * The leader lease of read mode `lease`, in ms from when a heartbeat round that a quorum
+ * answered was sent. A follower that received the round refuses votes until its election
+ * timer reaches electionTicks, at least (electionTicks - 1) ticks of its clock later (its
+ * first tick may come at once); a restarted one as long after its start. The lease is that,
+ * less LEASE_DRIFT_ALLOWANCE for clocks running at different rates: 810 ms by default.
+ */
+export function leaseReadMs(cfg: Pick<NodeConfig, 'electionTicks' | 'tickMs'>): number {
+  return Math.floor((cfg.electionTicks - 1) * cfg.tickMs * (1 - LEASE_DRIFT_ALLOWANCE));
 }

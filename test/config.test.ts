@@ -6,7 +6,7 @@ import {
   DEFAULT_BODY_BYTES_MAX, DEFAULT_CAPACITY_BYTES, DEFAULT_CLUSTER_TOKEN, DEFAULT_HTTP_HOST,
   DEFAULT_HTTP_PORT, DEFAULT_PEER_HOST, DEFAULT_PEER_PORT, NODE_CONFIG_FIELDS,
   SYSTEM_URLS_PER_SERVICE_MAX, addNodeConfigOptions, configFromEnv, isLoopbackHost,
-  loadNodeConfig, nodeConfigInput, parseNodeConfig, peerHttpUrl, systemUrlsOf,
+  leaseReadMs, loadNodeConfig, nodeConfigInput, parseNodeConfig, peerHttpUrl, systemUrlsOf,
   usesDefaultClusterToken,
 } from '../src/config.js';
 import type { NodeConfigInput } from '../src/config.js';
@@ -105,6 +105,18 @@ describe('parseNodeConfig', () => {
     expect(fails({ ...base, peers: 'a=h:1:1' }).details.field).toBe('peers.0.peerPort');
     expect(fails({ ...base, peers: 'a=h:1:2,b=h:2:3' }).details.field).toBe('peers.1');
     expect(fails({ ...base, replicationFactor: 2 }).details.field).toBe('replicationFactor');
+  });
+
+  it('reads linearizable and forwards over the peer transport by default; a lease must ' +
+    'outlast a heartbeat interval', () => {
+    expect(parseNodeConfig(base)).toMatchObject({ readMode: 'linearizable', forwardVia: 'peer' });
+    const lease = parseNodeConfig({ ...base, readMode: 'lease', forwardVia: 'http' });
+    expect(lease).toMatchObject({ readMode: 'lease', forwardVia: 'http' });
+    // (10 - 1) ticks of 100 ms, less the 10 % drift allowance.
+    expect(leaseReadMs(lease)).toBe(810);
+    expect(fails({ ...base, readMode: 'lease', electionTicks: 3, heartbeatTicks: 2 })
+      .details.field).toBe('readMode');
+    expect(fails({ ...base, readMode: 'stale' }).details.field).toBe('readMode');
   });
 });
 

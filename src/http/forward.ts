@@ -152,10 +152,10 @@ export class Forwarder {
         signal,
       });
       const body = await readBounded(res.body, this.responseBytesMax, peerUrl);
-      this.opts.metrics?.forwarded.inc({ outcome: 'ok' });
+      this.opts.metrics?.forwarded.inc({ outcome: 'ok', via: 'http' });
       return { status: res.statusCode, headers: relayedHeaders(res.headers), body };
     } catch (err) {
-      this.opts.metrics?.forwarded.inc({ outcome: 'error' });
+      this.opts.metrics?.forwarded.inc({ outcome: 'error', via: 'http' });
       if (req.signal?.aborted === true && !deadline.aborted) {
         throw new UnavailableError('the client went away before the forwarded request ended');
       }

@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { UnavailableError } from '../errors.js';
 import type { NodeConfig } from '../config.js';
-import { electionTimeoutMs, leaderLeaseExtensionMs, peerHttpUrl, systemUrlsOf } from '../config.js';
+import {
+  electionTimeoutMs, leaderLeaseExtensionMs, leaseReadMs, peerHttpUrl, systemUrlsOf,
+} from '../config.js';
 import { createApp, type ReadyStatus } from '../http/app.js';
-import { Forwarder, isForwarded, type LeaderOnly } from '../http/forward.js';
+import { isForwarded, type LeaderOnly } from '../http/forward.js';
+import { createForwarding, type ForwardTo } from '../http/peer-forward.js';
 import {
   closeServer, DEFAULT_CONNECTIONS_MAX, startServer, type RunningServer,
 } from '../http/server.js';
@@ -29,10 +32,12 @@ export const WAITING_REQUESTS_MAX = 10_000;
 /** HTTP connections a lock node accepts: every blocking acquire holds one (HTTP/1.1), and
  * the other calls (releases, renewals, /health) must still get in beside a full crowd. */
 export const LOCK_CONNECTIONS_MAX = WAITING_REQUESTS_MAX + DEFAULT_CONNECTIONS_MAX;
-/** Connections a follower opens to the leader to forward requests. A forwarded blocking
- * acquire holds one until it is answered, and requests beyond the pool's connections wait
- * in it: with the default 128 a crowd sent through a follower reached the leader 128 at a
- * time. Two followers at this bound fit in the leader's LOCK_CONNECTIONS_MAX. */
+/** Connections a follower opens to the leader to forward requests with --forward-via http.
+ * A forwarded blocking acquire holds one until it is answered, and requests beyond the
+ * pool's connections wait in it: with the default 128 a crowd sent through a follower
+ * reached the leader 128 at a time. Two followers at this bound fit in the leader's
+ * LOCK_CONNECTIONS_MAX. (Over the peer transport, the default, a request holds no
+ * connection; requestsInFlightPerPeerMax bounds them, as many as WAITING_REQUESTS_MAX.) */
 export const LOCK_FORWARD_CONNECTIONS_PER_PEER = 4_096;
 /** Leader checks for due leases and wait deadlines this often. */
 export const LOCK_DUTY_INTERVAL_MS = 25;
@@ -74,11 +79,12 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
     { leaseExtensionMs: leaseExtensionMs(cfg) });
   const lockMetrics = createLockMetrics(metrics.registry, () => sm);
   let started: Started | null = null;
-  const forwarder = new Forwarder({ nodeId: cfg.nodeId, timeoutMs: cfg.requestTimeoutMs,
-    metrics: metrics.http, connectionsPerPeer: LOCK_FORWARD_CONNECTIONS_PER_PEER });
   const urlOf = new Map(cfg.peers.map((p) => [p.id, peerHttpUrl(p)] as const));
-  const leaderOnly = leaderOnlyRoute(cfg, urlOf, () => mustBeStarted(started).group, host,
-    forwarder);
+  const forwarding = createForwarding({ nodeId: cfg.nodeId, via: cfg.forwardVia, transport,
+    peerUrl: (id) => urlOf.get(id), timeoutMs: cfg.requestTimeoutMs, metrics: metrics.http,
+    httpConnectionsPerPeer: LOCK_FORWARD_CONNECTIONS_PER_PEER });
+  const leaderOnly = leaderOnlyRoute(cfg, () => mustBeStarted(started).group, host,
+    forwarding.forwardTo);
   const { app, close: closeApp } = createApp({
     service: 'lock', nodeId: cfg.nodeId, logger, metrics, bodyBytesMax: cfg.bodyBytesMax,
     systemUrls: systemUrlsOf(cfg),
@@ -94,6 +100,8 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
         memberUrl: (id) => urlOf.get(id) ?? null });
     },
   });
+  // Requests other nodes forward here run through the same app (503 until started).
+  forwarding.serveWith(app.callback());
   // Listen before the log is read back, which can take seconds: a liveness probe gets its
   // answer meanwhile (/health says `recovering`; /ready and the API answer 503).
   const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort,
@@ -106,6 +114,7 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
   } catch (err) {
     await closeServer(server.server);
     await closeApp();
+    await forwarding.close();
     await host.close();
     throw err;
   }
@@ -127,7 +136,7 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
       service.stop();
       await closeServer(server.server);
       await closeApp();
-      await forwarder.close();
+      await forwarding.close();
       await host.close();
       await transport.close();
     },
@@ -145,13 +154,13 @@ function openLockGroup(cfg: NodeConfig, host: RaftHost, sm: LockStateMachine,
     group: 0, dataDir: join(cfg.dataDir, 'raft'), bootstrap: { voters, learners: [] },
     raft: { electionTicks: cfg.electionTicks, heartbeatTicks: cfg.heartbeatTicks },
     fsync: !cfg.unsafeNoFsync, snapshotEntries: cfg.snapshotEntries, stateMachine: sm,
-    observer: raftObserver(metrics.raft),
+    observer: raftObserver(metrics.raft), readMode: cfg.readMode, leaseMs: leaseReadMs(cfg),
   });
 }
 
 /** Runs a route on the leader, or forwards it there. */
-function leaderOnlyRoute(cfg: NodeConfig, urlOf: ReadonlyMap<string, string>,
-  groupOf: () => RaftGroup, host: RaftHost, forwarder: Forwarder): LeaderOnly {
+function leaderOnlyRoute(cfg: NodeConfig, groupOf: () => RaftGroup, host: RaftHost,
+  forwardTo: ForwardTo): LeaderOnly {
   return async (ctx, local, opts = {}) => {
     const group = groupOf();
     // A burst of requests is handled in one long event-loop phase: keep the followers hearing
@@ -162,14 +171,13 @@ function leaderOnlyRoute(cfg: NodeConfig, urlOf: ReadonlyMap<string, string>,
       return;
     }
     const leader = group.leaderId();
-    const url = leader === null ? undefined : urlOf.get(leader);
-    if (url === undefined || isForwarded(ctx)) {
+    if (leader === null || leader === cfg.nodeId || isForwarded(ctx)) {
       throw new UnavailableError(leader === null
         ? 'no lock leader is elected yet (election in progress or no quorum); retry in a second'
         : `the leader ${leader} is changing; retry in a second`, { leader });
     }
     // A blocking acquire may wait up to its (validated) waitMs at the leader.
-    await forwarder.forward(ctx, url, cfg.requestTimeoutMs + (opts.waitMs ?? 0));
+    await forwardTo(ctx, leader, cfg.requestTimeoutMs + (opts.waitMs ?? 0));
   };
 }
 

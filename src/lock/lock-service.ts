@@ -123,12 +123,12 @@ export class LockService {
   }
 
   async get(name: string): Promise<LockView> {
-    await this.o.group.linearizableRead(this.o.requestTimeoutMs);
+    await this.o.group.read(this.o.requestTimeoutMs);
     return this.o.sm.table.get(name);
   }
 
   async list(prefix: string, max: number): Promise<LockView[]> {
-    await this.o.group.linearizableRead(this.o.requestTimeoutMs);
+    await this.o.group.read(this.o.requestTimeoutMs);
     return this.o.sm.table.list(prefix, max);
   }
 

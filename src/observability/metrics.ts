@@ -32,13 +32,17 @@ export interface RaftMetrics {
   readonly snapshots: Counter<'group'>;
   /** Commands per proposed entry: how much one Raft entry (and its fsync) carries. */
   readonly entryCommands: Histogram<'group'>;
+  /** Reads a leader confirmed, by kind: lease (from the leader lease), read_index (a quorum
+   * round), lease_fallback (a quorum round because the lease did not hold). */
+  readonly reads: Counter<'group' | 'kind'>;
 }
 
 export interface HttpMetrics {
   readonly requests: Counter<'route' | 'method' | 'status'>;
   readonly duration: Histogram<'route' | 'method'>;
-  /** Requests this node passed on to another node, by outcome: ok | error. */
-  readonly forwarded: Counter<'outcome'>;
+  /** Requests this node passed on to another node, by outcome (ok | error) and how (peer:
+   * the peer transport, http: a second HTTP request). */
+  readonly forwarded: Counter<'outcome' | 'via'>;
   /** Requests whose client closed the connection before the answer (mid-body, or while a
    * blocking call waited). Also in `requests` with status 499, never as a 5xx. */
   readonly clientAborts: Counter<'route' | 'method'>;
@@ -70,7 +74,7 @@ export function createMetrics(node: string, service: ServiceName): Metrics {
     }),
     forwarded: new Counter({
       name: 'dsync_http_forwarded_total', help: 'Requests forwarded to another node',
-      labelNames: ['outcome'], registers,
+      labelNames: ['outcome', 'via'], registers,
     }),
     clientAborts: new Counter({
       name: 'dsync_http_client_aborts_total',
@@ -117,6 +121,10 @@ function createRaftMetrics(registry: Registry): RaftMetrics {
     entryCommands: new Histogram({
       name: 'dsync_raft_entry_commands', help: 'Commands batched into one proposed entry',
       labelNames: ['group'], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers,
+    }),
+    reads: new Counter({
+      name: 'dsync_raft_reads_total', help: 'Reads confirmed by the leader, by kind',
+      labelNames: ['group', 'kind'], registers,
     }),
   };
 }

@@ -353,7 +353,7 @@ export class RaftNode {
    * node leads. */
   beat(): void {
     if (this.role !== 'leader') return;
-    this.bcastHeartbeat(this.readOnly.latestRound());
+    this.bcastHeartbeat();
   }
 
   /**

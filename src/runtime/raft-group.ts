@@ -11,6 +11,7 @@
 // they follow the term's no-op in the log and apply before any command of the term.
 import type { Logger } from 'pino';
 import { assert } from '../assert.js';
+import { READ_MODES, type ReadMode } from '../config.js';
 import {
   DsyncError, IndeterminateError, InvalidArgumentError, NotLeaderError, TimeoutError,
   UnavailableError,
@@ -35,7 +36,12 @@ export interface RaftGroupObserver {
   onSnapshot?(group: number, index: number, bytes: number): void;
   /** One entry proposed with this many commands. */
   onBatch?(group: number, commands: number): void;
+  /** A read served from the lease, by ReadIndex, or by ReadIndex because the lease was not
+   * held (read mode `lease`). */
+  onRead?(group: number, kind: ReadKind): void;
 }
+
+export type ReadKind = 'lease' | 'read_index' | 'lease_fallback';
 
 export interface RaftGroupOptions {
   readonly group: number;
@@ -59,6 +65,15 @@ export interface RaftGroupOptions {
    * retryable RESOURCE_EXHAUSTED naming `pendingReadsMax`. Default DEFAULT_PENDING_READS_MAX,
    * 1..1,000,000. */
   readonly pendingReadsMax?: number;
+  /** How read() confirms that this node may answer from its state (docs/runtime.md,
+   * "Reads"): `linearizable` (default) by a ReadIndex round; `lease` from the leader lease
+   * while it holds, by a ReadIndex round when it does not. */
+  readonly readMode?: ReadMode;
+  /** With readMode `lease`: how long a heartbeat round that a quorum answered lets this
+   * leader answer reads from its state, in ms from when the round was sent. It must be
+   * shorter than the followers' election timeout minus what the clocks may drift in that
+   * time (leaseReadMs() in config.ts computes it); 1..600,000. */
+  readonly leaseMs?: number;
   readonly stateMachine: StateMachine;
   readonly send: (to: NodeId, msg: Message) => void;
   readonly logger: Logger;
@@ -77,6 +92,10 @@ export const DEFAULT_PENDING_READS_MAX = 4096;
  * so without this a replay of the log at start-up, or thousands of commits at once, would
  * hold the event loop for as long as they take. */
 export const DRAIN_SLICE_MS = 10;
+/** Heartbeat rounds whose send time a lease-reading leader remembers (older ones cannot be
+ * the newest a quorum answered once newer ones are). */
+const LEASE_ROUNDS_MAX = 1024;
+const LEASE_MS_MAX = 600_000;
 
 interface GroupLimits {
   readonly pendingProposalsMax: number;
@@ -103,6 +122,23 @@ export function parseGroupLimits(o: Partial<GroupLimits>): GroupLimits {
     out[field] = v;
   }
   return out as unknown as GroupLimits;
+}
+
+function checkReadMode(o: Pick<RaftGroupOptions, 'readMode' | 'leaseMs' | 'raft'>): void {
+  const mode = o.readMode ?? 'linearizable';
+  if (!READ_MODES.includes(mode)) {
+    throw new InvalidArgumentError('readMode', `readMode must be one of ${READ_MODES.join(', ')}`);
+  }
+  if (mode !== 'lease') return;
+  const ms = o.leaseMs;
+  if (ms === undefined || !Number.isSafeInteger(ms) || ms < 1 || ms > LEASE_MS_MAX) {
+    throw new InvalidArgumentError('leaseMs', `readMode lease needs leaseMs, an integer in ` +
+      `[1, ${LEASE_MS_MAX}] (see leaseReadMs in config.ts)`);
+  }
+  if (o.raft?.checkQuorum === false) {
+    throw new InvalidArgumentError('readMode', 'readMode lease needs checkQuorum: followers ' +
+      'refuse votes while they hear from a leader only with it');
+  }
 }
 
 /** A command waiting in the batch of the current turn. */
@@ -165,6 +201,10 @@ export class RaftGroup {
   private savedHardState: HardState | null = null;
   private deferredHardState: HardState | null = null;
   private readonly appliedWaiters: Array<{ index: number; resolve(): void }> = [];
+  private readonly readMode: ReadMode;
+  private readonly leaseMs: number;
+  /** When each heartbeat round was first handed to the transport (monotonic ms). */
+  private readonly roundSentAt = new Map<number, number>();
 
   private constructor(
     private readonly opts: RaftGroupOptions,
@@ -179,14 +219,20 @@ export class RaftGroup {
     this.log = opts.logger.child({ group: opts.group });
     this.limits = parseGroupLimits(opts);
     this.machine = new GroupMachine(opts.stateMachine);
+    this.readMode = opts.readMode ?? 'linearizable';
+    this.leaseMs = opts.leaseMs ?? 0;
   }
 
   static async open(opts: RaftGroupOptions): Promise<RaftGroup> {
     parseGroupLimits(opts);
+    checkReadMode(opts);
     const { storage, recovered } = await RaftStorage.open({ dir: opts.dataDir, fsync: opts.fsync });
     for (const w of recovered.warnings ?? []) opts.logger.warn({ group: opts.group }, w);
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-    const raftOpts = parseRaftOptions({ ...opts.raft, id: opts.nodeId, rand: seededRand(seed) });
+    // A restarted voter must not help elect a new leader within a lease it gave before the
+    // restart: always on, so that switching a cluster to lease reads needs no special order.
+    const raftOpts = parseRaftOptions({ holdVotesAfterStart: true, ...opts.raft,
+      id: opts.nodeId, rand: seededRand(seed) });
     const node = new RaftNode(raftOpts, {
       hardState: recovered.hardState,
       snapshot: recovered.snapshot,
@@ -277,6 +323,51 @@ export class RaftGroup {
     this.readBatch.push(w);
     this.schedule();
     return w.promise;
+  }
+
+  /**
+   * Resolves once this node may answer a read from its state, by the group's read mode: from
+   * the leader lease when it holds (no message), else by a ReadIndex round as
+   * linearizableRead(). Rejects as linearizableRead() does.
+   */
+  read(timeoutMs: number): Promise<void> {
+    if (this.readMode === 'lease') {
+      const index = this.leaseReadIndex();
+      this.opts.observer?.onRead?.(this.group, index === null ? 'lease_fallback' : 'lease');
+      if (index !== null) {
+        return index <= this.applied ? Promise.resolve() : this.waitApplied(index, timeoutMs);
+      }
+    } else {
+      this.opts.observer?.onRead?.(this.group, 'read_index');
+    }
+    return this.linearizableRead(timeoutMs);
+  }
+
+  /** The index a lease read must have applied, or null when the lease does not hold: the
+   * newest round a quorum answered was sent `leaseMs` ago or more, or the core offers no
+   * lease read (not leading, no commit in its term yet, a transfer in this term). */
+  private leaseReadIndex(): number | null {
+    if (this.refusal() !== null) return null;
+    const lease = this.node.leaseRead();
+    if (lease === null) return null;
+    const sentAt = this.roundSentAt.get(lease.round);
+    if (sentAt === undefined || performance.now() - sentAt >= this.leaseMs) return null;
+    return lease.index;
+  }
+
+  /** Remembers when heartbeat rounds first leave, for leases; forgets rounds that can no
+   * longer be the newest a quorum answered. */
+  private noteRoundsSent(messages: readonly Message[]): void {
+    const now = performance.now();
+    for (const m of messages) {
+      if (m.type !== 'heartbeat' || this.roundSentAt.has(m.readCtx)) continue;
+      this.roundSentAt.set(m.readCtx, now);
+    }
+    const confirmed = this.node.leaseRead()?.round ?? 0;
+    for (const round of this.roundSentAt.keys()) {
+      if (round >= confirmed && this.roundSentAt.size <= LEASE_ROUNDS_MAX) break;
+      this.roundSentAt.delete(round);
+    }
   }
 
   /** Why a proposal or read is refused right now, or null. */
@@ -493,6 +584,7 @@ export class RaftGroup {
     // own fsync (§10.2.1); the core counts our write toward a quorum only after advance().
     for (const m of rd.earlyMessages) this.opts.send(m.to, m);
     await this.persist(rd);
+    if (this.readMode === 'lease' && this.role === 'leader') this.noteRoundsSent(rd.messages);
     for (const m of rd.messages) this.opts.send(m.to, m);
     if (rd.snapshot) {
       this.machine.restore(rd.snapshot.data);
@@ -551,6 +643,7 @@ export class RaftGroup {
     this.role = role;
     this.term = term;
     this.leader = leader;
+    if (role !== 'leader' || term !== previousTerm) this.roundSentAt.clear();
     if (wasLeader && (role !== 'leader' || term !== previousTerm)) {
       // Leadership lost (or a new term began behind our back): we cannot tell whether the
       // proposed commands will commit. Fail fast as INDETERMINATE; a retry with the same

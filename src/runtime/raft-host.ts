@@ -134,6 +134,9 @@ export class RaftHost {
   }
 
   private deliver(from: string, payload: unknown): void {
+    // Raft frames are maps; arrays belong to the other protocol on the same transport
+    // (requests between nodes, src/transport/peer-requests.ts).
+    if (Array.isArray(payload)) return;
     if (!isFrame(payload) || payload.m.to !== this.nodeId || payload.m.from !== from) {
       this.droppedFrames++;
       if (this.droppedFrames % 1000 === 1) {

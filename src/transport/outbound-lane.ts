@@ -40,6 +40,8 @@ export class OutboundLane {
   private flushTick = false;
   private waitingDrain = false;
   private everOpened = false;
+  /** The current socket completed its handshake (`state` may say closed meanwhile). */
+  private handshaken = false;
   private lastError: Error | null = null;
   private closeWaiters: (() => void)[] = [];
   private readonly log: Logger;
@@ -53,6 +55,8 @@ export class OutboundLane {
     private address: PeerAddress,
     private readonly lane: Lane,
     logger: Logger,
+    /** Told when the lane opens (handshake done) and when an open lane closes. */
+    private readonly onOpenChange: (open: boolean) => void = () => undefined,
   ) {
     this.queue = new FrameQueue(opts.sendQueueBytesMax);
     this.log = logger.child({ peer: peerId, lane });
@@ -211,6 +215,8 @@ export class OutboundLane {
     // Socket inactivity (no byte read or written) for writeStallMs; see onIdle.
     this.socket?.setTimeout(this.opts.writeStallMs);
     this.scheduleFlush();
+    this.handshaken = true;
+    this.onOpenChange(true);
   }
 
   private onClose(socket: Socket): void {
@@ -218,6 +224,10 @@ export class OutboundLane {
     this.socket = null;
     this.waitingDrain = false;
     this.clearTimer();
+    if (this.handshaken) {
+      this.handshaken = false;
+      this.onOpenChange(false);
+    }
     if (this.state === 'closed') {
       for (const resolve of this.closeWaiters.splice(0)) resolve();
       return;

@@ -19,6 +19,8 @@ import { checkPeers, LANES, parseTransportOptions } from './transport-options.js
 export type { Lane, PeerAddress, TransportOptions } from './transport-options.js';
 
 export type MessageHandler = (from: string, payload: unknown) => void;
+/** A lane to `peer` opened (handshake done) or an open one closed. */
+export type LinkHandler = (peer: string, lane: Lane, open: boolean) => void;
 
 export interface PeerStats {
   /** Both lanes have a handshaken connection. */
@@ -48,6 +50,7 @@ export class PeerTransport {
   /** The accepted connection per "nodeId/lane": a newer one supersedes an older one. */
   private readonly inboundByPeerLane = new Map<string, InboundConnection>();
   private readonly handlers: MessageHandler[] = [];
+  private readonly linkHandlers: LinkHandler[] = [];
   /** Lanes of removed peers still writing out their queues; close() waits for them. */
   private readonly closing = new Set<Promise<void>>();
   private server: Server | null = null;
@@ -119,6 +122,18 @@ export class PeerTransport {
     this.handlers.push(handler);
   }
 
+  /** Adds a handler told when a lane this node dialed opens or closes (in registration order,
+   * from socket callbacks). What was written to a lane that closes may or may not have
+   * arrived. */
+  onLink(handler: LinkHandler): void {
+    this.linkHandlers.push(handler);
+  }
+
+  /** True while the lane to `peer` is open (dialed and handshaken). */
+  isConnected(peer: string, lane: Lane): boolean {
+    return this.links.get(peer)?.lanes[lane].connected === true;
+  }
+
   /** Replaces the peer set: new peers are dialed, removed ones closed (their queues
    * dropped), and peers whose address changed are redialed at the new address. */
   setPeers(peers: ReadonlyMap<string, PeerAddress>): void {
@@ -183,10 +198,16 @@ export class PeerTransport {
     return {
       address,
       lanes: {
-        control: new OutboundLane(this.opts, id, address, 'control', this.log),
-        bulk: new OutboundLane(this.opts, id, address, 'bulk', this.log),
+        control: new OutboundLane(this.opts, id, address, 'control', this.log,
+          (open) => this.linkChanged(id, 'control', open)),
+        bulk: new OutboundLane(this.opts, id, address, 'bulk', this.log,
+          (open) => this.linkChanged(id, 'bulk', open)),
       },
     };
+  }
+
+  private linkChanged(peer: string, lane: Lane, open: boolean): void {
+    for (const handler of this.linkHandlers) handler(peer, lane, open);
   }
 
   private onConnection(socket: Socket): void {

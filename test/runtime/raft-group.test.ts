@@ -235,3 +235,43 @@ describe('RaftGroup: linearizable reads', () => {
     }
   });
 });
+
+describe('RaftGroup: lease reads', () => {
+  it('a leader answers from its lease while a quorum answers its rounds, then falls back',
+    async () => {
+      const kinds: string[] = [];
+      const sms = [0, 1, 2].map(() => new RecordingMachine());
+      // Ticks of 10 ms and 10 ticks per election: a lease of 50 ms is inside the 90 ms.
+      const { gs, cut } = await three(sms, { readMode: 'lease', leaseMs: 50,
+        observer: { onRead: (_g, kind) => kinds.push(kind) } });
+      const leader = await waitFor('a leader that committed in its term', () => gs.find((g) =>
+        g.isLeader() && g.status().commit >= g.status().lastIndex), 15_000);
+      await waitFor('a lease read', async () => {
+        await leader.read(5000);
+        return kinds.includes('lease');
+      });
+      // Cut off: once the lease lapses, reads go to ReadIndex, which finds no quorum.
+      for (const g of gs) if (g !== leader) cut.add(g.status().id);
+      const lapsed = await waitFor('a read past the lease', async () => {
+        const before = kinds.length;
+        const outcome: unknown = await leader.read(200).then(() => 'answered', (e: unknown) => e);
+        return kinds[before] === 'lease_fallback' ? { outcome } : null;
+      });
+      expect(lapsed.outcome).toMatchObject({ retryable: true });
+      expect(['TIMEOUT', 'NOT_LEADER', 'UNAVAILABLE'])
+        .toContain((lapsed.outcome as { code?: unknown }).code);
+    });
+
+  it('refuses a lease mode without a lease or without CheckQuorum, naming the field',
+    async () => {
+      tmp();
+      const open = (extra: Extra) => RaftGroup.open({ group: 0, nodeId: 'n0',
+        dataDir: join(dir, 'bad'), bootstrap: { voters: ['n0'], learners: [] }, fsync: true,
+        stateMachine: new RecordingMachine(), send: () => undefined, logger: silentLogger(),
+        ...extra });
+      await expect(open({ readMode: 'lease' })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT', details: { field: 'leaseMs' } });
+      await expect(open({ readMode: 'lease', leaseMs: 100, raft: { checkQuorum: false } }))
+        .rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'readMode' } });
+    });
+});

@@ -16,6 +16,7 @@ import { REDIS_KEY_PREFIX } from '../src/cache/store.js';
 import { seededRand } from '../src/raft/rand.js';
 import { BIN, Cluster, ROOT, type ClusterNode } from '../test/support/cluster.js';
 import { benchKoaCeiling } from './koa-ceiling.js';
+import { withCpu } from './lib/dsync-proc-cpu.js';
 import { runLoad } from './lib/load.js';
 import { onCleanup } from './lib/proc.js';
 import { startRedis } from './lib/redis-server.js';
@@ -169,8 +170,10 @@ export async function benchDsyncCache(redisUrl: string, opts: DsyncCacheOptions 
     measured = true;
     const invBefore = await counterSum(cluster.nodes, 'dsync_cache_invalidations_sent_total');
     if (opts.cpuProfDir !== undefined) signalCpuProfiles(cluster.nodes);
-    const result = await runLoad({ label: 'dsync cache', concurrency, warmupMs: 0, op,
-      durationMs: opts.durationMs ?? DEFAULT_CACHE_DURATION_MS });
+    const pids = cluster.nodes.map((n) => n.pid).filter((pid) => pid !== undefined);
+    const { value: result, cpuMsPerOp } = await withCpu(pids, () => runLoad({
+      label: 'dsync cache', concurrency, warmupMs: 0, op,
+      durationMs: opts.durationMs ?? DEFAULT_CACHE_DURATION_MS }));
     if (opts.cpuProfDir !== undefined) {
       signalCpuProfiles(cluster.nodes);
       process.stderr.write(`cache: CPU profiles in ${opts.cpuProfDir} (pids ` +
@@ -182,7 +185,7 @@ export async function benchDsyncCache(redisUrl: string, opts: DsyncCacheOptions 
     const setting = cacheSetting(concurrency, readFraction) +
       (keys === DEFAULT_CACHE_KEYS ? '' : `, ${keys} keys`);
     return [makeRow(`dsync (${DSYNC_CACHE_NODES} pods, Redis behind)`, setting, result, {
-        keys, warmupMs,
+        keys, warmupMs, serverCpuUsPerRequest: Math.round(cpuMsPerOp * 1000),
         hitRate: counts.gets === 0 ? 0 : Number((counts.hits / counts.gets).toFixed(3)),
         invalidationsPerWrite: counts.puts === 0 ? 0 : Number((inv / counts.puts).toFixed(3)),
       })];

@@ -23,8 +23,9 @@ export const DEFAULT_HTTP_PATH_INFLIGHT = 50;
 const SERVER_START_TIMEOUT_MS = 20_000;
 const WARMUP_MS = 2_000;
 
-/** `perf stat` on the server, when the machine has it: instruction counts per request are
- * repeatable on a busy machine where time and CPU shares are not. */
+/** `perf stat` on the server, when the machine has it (not in a VM without hardware
+ * counters): instruction counts per request are repeatable on a busy machine where time and
+ * CPU shares are not. */
 function startPerfStat(pid: number): { stop(): Promise<{ user: number; kernel: number } | null> } {
   let child;
   try {
@@ -143,9 +144,11 @@ async function main(): Promise<void> {
   if (!args.json) {
     for (const r of rows) {
       const x = r.extra ?? {};
+      const instructions = x.userInstructionsPerRequest === undefined ? ''
+        : `; instructions per request ${x.userInstructionsPerRequest} user, ` +
+          `${x.kernelInstructionsPerRequest} kernel`;
       process.stdout.write(`- ${r.system}: ${x.serverCpuUsPerRequest} µs CPU per request on ` +
-        `the server; instructions per request ${x.userInstructionsPerRequest ?? '?'} user, ` +
-        `${x.kernelInstructionsPerRequest ?? '?'} kernel\n`);
+        `the server${instructions}\n`);
     }
   }
 }

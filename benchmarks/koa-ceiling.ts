@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { assert } from '../src/assert.js';
+import { withCpu } from './lib/dsync-proc-cpu.js';
 import { runLoad } from './lib/load.js';
 import { removeDirAtExit, spawnLogged, stopProcess, waitFor } from './lib/proc.js';
 import { makeRow, parseBenchArgs, printRows } from './lib/stats.js';
@@ -29,7 +30,8 @@ export function httpSetting(inflight: number): string {
 }
 
 /** Starts the trivial server as a child process; resolves with its URL and a stop(). */
-export async function startKoaTrivialServer(): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startKoaTrivialServer(): Promise<{ url: string; pid: number;
+  stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'dsync-koa-'));
   const removeDir = removeDirAtExit(dir);
   const script = join(dirname(fileURLToPath(import.meta.url)), 'lib', 'koa-trivial-server.ts');
@@ -54,8 +56,9 @@ export async function startKoaTrivialServer(): Promise<{ url: string; stop(): Pr
     await stop();
     throw err;
   }
-  assert(port !== null, 'port known once the wait succeeded');
-  return { url: `http://127.0.0.1:${port}`, stop };
+  const pid = proc.child.pid;
+  assert(port !== null && pid !== undefined, 'port and pid known once the wait succeeded');
+  return { url: `http://127.0.0.1:${port}`, pid, stop };
 }
 
 export async function benchKoaCeiling(opts: KoaCeilingOptions = {}): Promise<Row[]> {
@@ -63,7 +66,7 @@ export async function benchKoaCeiling(opts: KoaCeilingOptions = {}): Promise<Row
   const server = await startKoaTrivialServer();
   const pool = new Pool(server.url, { connections: inflight, pipelining: 1 });
   try {
-    const result = await runLoad({
+    const { value: result, cpuMsPerOp } = await withCpu([server.pid], () => runLoad({
       label: 'koa ceiling',
       concurrency: inflight,
       durationMs: opts.durationMs ?? DEFAULT_KOA_DURATION_MS,
@@ -74,8 +77,10 @@ export async function benchKoaCeiling(opts: KoaCeilingOptions = {}): Promise<Row
           throw new Error(`unexpected answer ${res.statusCode} ${JSON.stringify(body)}`);
         }
       },
-    });
-    return [makeRow('koa (trivial route)', httpSetting(inflight), result)];
+    }));
+    // CPU per request moves far less with the machine's load than requests/s do.
+    return [makeRow('koa (trivial route)', httpSetting(inflight), result,
+      { serverCpuUsPerRequest: Math.round(cpuMsPerOp * 1000) })];
   } finally {
     await pool.close();
     await server.stop();

@@ -202,4 +202,10 @@ export class DsyncLockHttp extends DsyncPoolHttp {
       { owner, token }, { timeoutMs: REQUEST_GRACE_MS }) as { released?: unknown };
     if (r.released !== true) throw new Error(`release of ${name} answered ${JSON.stringify(r)}`);
   }
+
+  /** GET of a lock (a linearizable or lease read on the leader). */
+  async view(name: string): Promise<{ holders: unknown[] }> {
+    return await this.request('GET', `/v1/locks/${encodeURIComponent(name)}`, undefined,
+      { timeoutMs: REQUEST_GRACE_MS }) as { holders: unknown[] };
+  }
 }

@@ -43,5 +43,5 @@ export async function withCpu<T extends { opsPerSec: number }>(
   const wallS = Number(process.hrtime.bigint() - startNs) / 1e9;
   const cores = wallS > 0 ? (totalCpuSeconds(pids) - startCpuS) / wallS : 0;
   const cpuMsPerOp = value.opsPerSec > 0 ? (cores / value.opsPerSec) * 1000 : 0;
-  return { value, cores: Number(cores.toFixed(2)), cpuMsPerOp: Number(cpuMsPerOp.toFixed(2)) };
+  return { value, cores: Number(cores.toFixed(2)), cpuMsPerOp: Number(cpuMsPerOp.toFixed(4)) };
 }

@@ -190,16 +190,18 @@ export interface BenchArgs {
   json: boolean;
   /** Overrides each measured phase's duration (for quick runs while developing). */
   durationMs: number | undefined;
-  /** `--only 'a;b'`: run only the settings whose name contains one of these (a profile of one
-   * row, say); null = every setting. Scripts that have a single setting ignore it. */
+  /** `--only 'a;b'`: run only the settings whose name contains one of these, or is exactly
+   * one written `=name` (a profile of one row, say); null = every setting. */
   only: readonly string[] | null;
   /** `--no-reference`: skip the reference system (etcd, Redis, Koa) for a quick look. */
   noReference: boolean;
 }
 
-/** True when `setting` is selected by `--only` (always without it). */
+/** True when `setting` is selected by `--only` (always without it): it contains one of its
+ * entries, or equals one written `=setting`. */
 export function selected(args: Pick<BenchArgs, 'only'>, setting: string): boolean {
-  return args.only === null || args.only.some((s) => setting.includes(s));
+  return args.only === null || args.only.some((s) =>
+    (s.startsWith('=') ? setting === s.slice(1) : setting.includes(s)));
 }
 
 /** `--json`, `--duration-ms N`, `--only 'a;b'` and `--no-reference`, the flags every benchmark

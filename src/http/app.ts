@@ -25,7 +25,8 @@ import { decodePathSegment } from './validate.js';
 
 /** What every request carries in `ctx.state`. */
 export interface AppState {
-  /** The caller's `x-request-id` when sane, else a fresh UUID; echoed in the response. */
+  /** The caller's `x-request-id` when sane, else a fresh UUID-shaped id; echoed in the
+   * response. */
   reqId: string;
   /** Bound to {node, service, reqId}. */
   log: Logger;
@@ -120,6 +121,17 @@ export function objectBody(ctx: Context | AppContext): Record<string, unknown> {
 
 const EMPTY_BODY = Buffer.alloc(0);
 
+/** Request ids are UUID-shaped: a random prefix drawn once per process and a counter, unique
+ * without a call into the CSPRNG per request (they identify, they do not authenticate). */
+const REQUEST_ID_PREFIX = randomUUID().slice(0, 24);
+const REQUEST_ID_SEQ_MAX = 2 ** 48;
+let requestIdSeq = 0;
+
+function newRequestId(): string {
+  requestIdSeq = (requestIdSeq + 1) % REQUEST_ID_SEQ_MAX;
+  return REQUEST_ID_PREFIX + requestIdSeq.toString(16).padStart(12, '0');
+}
+
 /** `ctx.state` of every request. The child logger is made on first use: most requests never
  * log, and a pino child per request is a measurable share of a cache hit's CPU. */
 class RequestState implements AppState {
@@ -151,7 +163,7 @@ function serveRequest(opts: CreateAppOptions, router: AppRouter) {
     const startMs = performance.now();
     const incoming = ctx.req.headers[REQUEST_ID_HEADER];
     const reqId = typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming
-      : randomUUID();
+      : newRequestId();
     const state = new RequestState(reqId, logger);
     ctx.state = state;
     ctx.set(REQUEST_ID_HEADER, reqId);

@@ -39,9 +39,20 @@ const RELAYED_HEADERS = ['content-type', 'retry-after', 'allow'] as const;
  * node; past the deadline the answer is a retryable 503 (reason timeout). */
 export type ForwardTo = (ctx: Context, nodeId: string, timeoutMs: number) => Promise<void>;
 
+/** A request a node makes of another on its own account (a fan-out), marked forwarded. */
+export interface NodeRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly reqId: string;
+  readonly body?: Buffer;
+}
+
 /** A node's forwarding, both ways. */
 export interface Forwarding {
   readonly forwardTo: ForwardTo;
+  /** Sends `req` to `nodeId` and resolves with its answer, whatever its status; rejects with
+   * a retryable DsyncError when the node cannot be reached or does not answer in time. */
+  request(nodeId: string, req: NodeRequest, timeoutMs: number): Promise<PeerResponse>;
   /** Serves what other nodes forward here through this app callback (`app.callback()`); call
    * it once the app is built. Until then forwarded requests are refused (retryable). */
   serveWith(handle: (req: IncomingMessage, res: ServerResponse) => unknown): void;
@@ -81,8 +92,25 @@ export function createForwarding(o: ForwardingOptions): Forwarding {
     }
     await http.forward(ctx, url, timeoutMs);
   };
+  const request = async (nodeId: string, req: NodeRequest, timeoutMs: number):
+    Promise<PeerResponse> => {
+    if (http !== null) {
+      const url = o.peerUrl(nodeId);
+      if (url === undefined) {
+        throw new UnavailableError(`${nodeId} has no known HTTP address on ${o.nodeId}`,
+          { node: nodeId });
+      }
+      return await http.request(url, { ...req, timeoutMs });
+    }
+    const headers: Record<string, string> = { [REQUEST_ID_HEADER]: req.reqId };
+    const body = req.body !== undefined && req.body.length > 0 ? req.body : null;
+    if (body !== null) headers['content-type'] = 'application/json';
+    return await requests.request(nodeId, { method: req.method, path: req.path, headers, body },
+      timeoutMs).response;
+  };
   return {
     forwardTo,
+    request,
     serveWith: (handle) => peer.serveWith(handle),
     close: async () => {
       requests.close();

@@ -1,14 +1,15 @@
 // How a queue pod reaches the leader of a partition it does not lead. Every request that
-// leaves a pod for another goes through the two functions of QueueForwarding (today over
-// HTTP, with the Forwarder's pooled connections): `forwardTo` relays a client's request and
-// its answer, `getFrom` asks another pod a GET of its own (the topic listing's fan-out).
-// Replacing HTTP by the peer transport means replacing httpForwarding, nothing else.
+// leaves a pod for another goes through the two functions of QueueForwarding, over the peer
+// transport (or a second HTTP request with --forward-via http; http/peer-forward.ts):
+// `forwardTo` relays a client's request and its answer, `getFrom` asks another pod a GET of
+// its own (the topic listing's fan-out).
 import { DsyncError, NotLeaderError, UnavailableError } from '../errors.js';
 import type { NodeConfig } from '../config.js';
-import { electionTimeoutMs, peerHttpUrl } from '../config.js';
+import { electionTimeoutMs } from '../config.js';
 import type { AppContext } from '../http/app.js';
 import { errorFromEnvelope } from '../http/envelope.js';
-import { isForwarded, type Forwarder } from '../http/forward.js';
+import { isForwarded } from '../http/forward.js';
+import type { Forwarding } from '../http/peer-forward.js';
 import type { NodeId } from '../raft/types.js';
 import type { LeaderDirectory } from './queue-directory.js';
 import type { OnLeader } from './queue-routes.js';
@@ -22,20 +23,11 @@ export interface QueueForwarding {
   getFrom(nodeId: NodeId, path: string, reqId: string, timeoutMs: number): Promise<unknown>;
 }
 
-export function httpForwarding(forwarder: Forwarder, cfg: NodeConfig): QueueForwarding {
-  const urls = new Map(cfg.peers.map((p) => [p.id, peerHttpUrl(p)] as const));
-  const urlOf = (nodeId: NodeId): string => {
-    const url = urls.get(nodeId);
-    if (url === undefined) {
-      throw new UnavailableError(`${nodeId} is not in this pod's peer list; retry shortly`);
-    }
-    return url;
-  };
+export function queueForwarding(forwarding: Forwarding): QueueForwarding {
   return {
-    forwardTo: (ctx, nodeId, timeoutMs) => forwarder.forward(ctx, urlOf(nodeId), timeoutMs),
+    forwardTo: forwarding.forwardTo,
     getFrom: async (nodeId, path, reqId, timeoutMs) => {
-      const res = await forwarder.request(urlOf(nodeId), { method: 'GET', path, reqId,
-        timeoutMs });
+      const res = await forwarding.request(nodeId, { method: 'GET', path, reqId }, timeoutMs);
       let body: unknown;
       try {
         body = JSON.parse(res.body.toString('utf8')) as unknown;

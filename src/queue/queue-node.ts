@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { NodeConfig } from '../config.js';
 import { electionTimeoutMs, leaderLeaseExtensionMs, peerHttpUrl, systemUrlsOf } from '../config.js';
 import { createApp } from '../http/app.js';
-import { Forwarder } from '../http/forward.js';
+import { createForwarding } from '../http/peer-forward.js';
 import { closeServer, startServer, type RunningServer } from '../http/server.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ClusterConfig, NodeId } from '../raft/types.js';
@@ -27,7 +27,7 @@ import {
 } from './queue-layout.js';
 import { DEFAULT_LONG_POLLS_MAX, LongPolls } from './queue-long-polls.js';
 import { createQueueMetrics } from './queue-metrics.js';
-import { httpForwarding, leaderRouter } from './queue-forwarding.js';
+import { leaderRouter, queueForwarding } from './queue-forwarding.js';
 import { listTopics, type ListingDeps } from './queue-listing.js';
 import { registerQueueRoutes } from './queue-routes.js';
 import { QueueService, type HostedPartition } from './queue-service.js';
@@ -121,10 +121,11 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
     requestTimeoutMs: cfg.requestTimeoutMs, transferIntervalMs: TRANSFER_INTERVAL_MS,
     changeIntervalMs: CHANGE_INTERVAL_MS, settleMs: 2 * electionTimeoutMs(cfg),
     reconcile: true });
-  const forwarder = new Forwarder({ nodeId: cfg.nodeId, timeoutMs: cfg.requestTimeoutMs,
-    metrics: metrics.http });
-  const forwarding = httpForwarding(forwarder, cfg);
   const urlOf = new Map(cfg.peers.map((p) => [p.id, peerHttpUrl(p)] as const));
+  const nodeForwarding = createForwarding({ nodeId: cfg.nodeId, via: cfg.forwardVia,
+    transport, peerUrl: (id) => urlOf.get(id), timeoutMs: cfg.requestTimeoutMs,
+    metrics: metrics.http });
+  const forwarding = queueForwarding(nodeForwarding);
   const directory = new LeaderDirectory({ urlOf: (id) => urlOf.get(id),
     freshMs: LEADER_VIEW_FRESH_MS, timeoutMs: 1000, logger });
 
@@ -143,6 +144,7 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
       partitions: cfg.partitions, partitionOf: (topic) => partitionOf(topic, cfg.partitions),
       listAll: (reqId) => listTopics(listing, reqId) }),
   });
+  nodeForwarding.serveWith(app.callback());
   const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort });
   const dutyTimer = setInterval(() => duties.run(hosted.values()), QUEUE_DUTY_INTERVAL_MS);
   const retire = new Retirement(cfg, hosted, desired, directory, logger);
@@ -161,7 +163,7 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
         electionTimeoutMs(cfg) * 2);
       await closeServer(server.server);
       await closeApp();
-      await forwarder.close();
+      await nodeForwarding.close();
       await host.close();
       await transport.close();
     },

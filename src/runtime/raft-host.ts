@@ -2,6 +2,7 @@
 // frames tagged with the group id, heartbeats and votes on the control lane.
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/types.js';
+import { isPeerRequestFrame } from '../transport/peer-requests.js';
 import type { Lane, PeerTransport } from '../transport/peer-transport.js';
 import { RaftGroup, type RaftGroupOptions } from './raft-group.js';
 
@@ -134,9 +135,8 @@ export class RaftHost {
   }
 
   private deliver(from: string, payload: unknown): void {
-    // Raft frames are maps; arrays belong to the other protocol on the same transport
-    // (requests between nodes, src/transport/peer-requests.ts).
-    if (Array.isArray(payload)) return;
+    // Requests between nodes share the transport (forwarding): not ours, not malformed.
+    if (isPeerRequestFrame(payload)) return;
     if (!isFrame(payload) || payload.m.to !== this.nodeId || payload.m.from !== from) {
       this.droppedFrames++;
       if (this.droppedFrames % 1000 === 1) {

@@ -4,7 +4,8 @@
 // "Forwarding"): the frames of one event-loop turn leave in one write, and the leader parses
 // no HTTP for them.
 //
-// Frames (msgpack arrays, so that the Raft host, whose frames are maps, tells them apart):
+// Frames (msgpack arrays tagged by their first element; isPeerRequestFrame tells them apart
+// from the Raft host's):
 //   ['rq', epoch, id, method, path, headers, body | null, timeoutMs]   a request
 //   ['rs', epoch, id, status, headers, body]                          its answer
 //   ['re', epoch, id, code, message, retryable]                       refused before serving
@@ -91,6 +92,14 @@ interface Serving {
 
 type Frame = readonly unknown[];
 
+const FRAME_KINDS: ReadonlySet<unknown> = new Set(['rq', 'rs', 're', 'rc']);
+
+/** True for a frame of this protocol: other users of the transport (the Raft host) skip
+ * them. */
+export function isPeerRequestFrame(payload: unknown): payload is Frame {
+  return Array.isArray(payload) && FRAME_KINDS.has(payload[0]);
+}
+
 function checkLimit(field: string, v: number | undefined, dflt: number, lo: number,
   hi: number): number {
   const value = v ?? dflt;
@@ -122,7 +131,7 @@ export class PeerRequests {
     this.responseBytesMax = checkLimit('responseBytesMax', opts.responseBytesMax,
       DEFAULT_PEER_RESPONSE_BYTES_MAX, 1024, 2 ** 30);
     transport.onMessage((from, payload) => {
-      if (Array.isArray(payload)) this.onFrame(from, payload);
+      if (isPeerRequestFrame(payload)) this.onFrame(from, payload);
     });
     transport.onLink((peer, lane, open) => {
       if (lane === 'bulk' && !open) this.failPendingTo(peer);
@@ -242,7 +251,7 @@ export class PeerRequests {
         if (epoch === this.epoch) this.onAnswer(from, id, f);
         return;
       default:
-        return; // another protocol's array frame
+        return;
     }
   }
 

@@ -9,6 +9,7 @@ import { decode, encode } from '../../src/runtime/envelope.js';
 import { RaftHost } from '../../src/runtime/raft-host.js';
 import type { RaftGroup } from '../../src/runtime/raft-group.js';
 import type { ApplyContext, StateMachine } from '../../src/runtime/state-machine.js';
+import { PeerRequests } from '../../src/transport/peer-requests.js';
 import { PeerTransport } from '../../src/transport/peer-transport.js';
 import { freePorts } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
@@ -114,6 +115,30 @@ describe('RaftHost over real TCP and real files', () => {
       for (const n of nodes) expect(n.sms[g]!.applied).toEqual(l.sms[g]!.applied);
     }
   });
+
+  it('frames of the requests between nodes on the same transport are not dropped as its own',
+    async () => {
+      dir = mkdtempSync(join(tmpdir(), 'dsync-rt-'));
+      ports = await freePorts(3);
+      nodes = await Promise.all([0, 1, 2].map((i) => startNode(i)));
+      const [a, b] = nodes as [TestNode, TestNode];
+      await waitFor('a linked to b', () => a.transport.isConnected(b.id, 'bulk'));
+      // Handlers run in order, b's host first: once this one saw the last frame, so has it.
+      const seen: unknown[] = [];
+      b.transport.onMessage((_from, payload) => seen.push(payload));
+      const before = b.host.stats().droppedFrames;
+      // No PeerRequests on b: nobody answers (a times out), and b's host ignores the frame.
+      const requests = new PeerRequests(a.transport, { nodeId: a.id });
+      const call = requests.request(b.id, { method: 'GET', path: '/x', headers: {},
+        body: null }, 1000);
+      const bogus = { g: 1, m: { type: 'bogus' } };
+      a.transport.send(b.id, bogus);
+      await waitFor('b received both', () => seen.some((p) =>
+        (p as { m?: { type?: unknown } }).m?.type === 'bogus'));
+      expect(b.host.stats().droppedFrames).toBe(before + 1);
+      await expect(call.response).rejects.toMatchObject({ code: 'TIMEOUT' });
+      requests.close();
+    });
 
   it('a follower refuses proposals with NOT_LEADER naming the leader', async () => {
     dir = mkdtempSync(join(tmpdir(), 'dsync-rt-'));

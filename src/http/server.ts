@@ -21,6 +21,11 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 35_000;
 export const DEFAULT_REQUEST_RECEIVE_TIMEOUT_MS = 60_000;
 /** Most concurrent connections; past it new ones are dropped by Node. */
 export const DEFAULT_CONNECTIONS_MAX = 4096;
+/** Connections the kernel queues for accept() at most (listen(2)'s backlog; Linux also caps it
+ * at net.core.somaxconn). Node's default of 511 made a burst of 10,000 simultaneous connects
+ * (a crowd of blocking acquires, a load test's ramp) see resets while one long event-loop
+ * phase kept the node from accepting. */
+export const DEFAULT_ACCEPT_BACKLOG_MAX = 4096;
 /** How long a graceful close waits for in-flight requests. */
 export const DEFAULT_CLOSE_DEADLINE_MS = 10_000;
 const IDLE_SWEEP_INTERVAL_MS = 50;
@@ -33,6 +38,8 @@ export interface ServerOptions {
   readonly headersTimeoutMs?: number;
   readonly requestReceiveTimeoutMs?: number;
   readonly connectionsMax?: number;
+  /** listen(2) backlog; default DEFAULT_ACCEPT_BACKLOG_MAX, 1..65,535. */
+  readonly acceptBacklogMax?: number;
 }
 
 export interface RunningServer {
@@ -48,6 +55,11 @@ export async function startServer(app: AppKoa, opts: ServerOptions): Promise<Run
   const keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   const headersTimeoutMs = opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
   assert(headersTimeoutMs > keepAliveTimeoutMs, 'headersTimeoutMs must exceed keepAliveTimeoutMs');
+  const backlog = opts.acceptBacklogMax ?? DEFAULT_ACCEPT_BACKLOG_MAX;
+  if (!Number.isSafeInteger(backlog) || backlog < 1 || backlog > 65_535) {
+    throw new InvalidArgumentError('acceptBacklogMax', 'acceptBacklogMax must be an integer in ' +
+      '[1, 65535]');
+  }
   const server = createServer(
     {
       keepAliveTimeout: keepAliveTimeoutMs,
@@ -60,7 +72,7 @@ export async function startServer(app: AppKoa, opts: ServerOptions): Promise<Run
   server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
+    server.listen({ port: opts.port, host: opts.host, backlog }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -3,7 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import type { AppRouter } from '../../src/http/app.js';
-import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../../src/http/server.js';
+import {
+  DEFAULT_ACCEPT_BACKLOG_MAX, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+} from '../../src/http/server.js';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { parseResponse } from '../support/raw-http.js';
 import { startTestApp } from './helpers.js';
@@ -34,6 +38,20 @@ describe('startServer / close', () => {
       expect(node.server.server.keepAliveTimeout).toBe(DEFAULT_KEEP_ALIVE_TIMEOUT_MS);
       expect(node.server.server.headersTimeout).toBe(DEFAULT_HEADERS_TIMEOUT_MS);
       expect(node.server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    } finally {
+      await node.server.close(1000);
+    }
+  });
+
+  it('listens with a backlog of DEFAULT_ACCEPT_BACKLOG_MAX, not Node\'s 511', async () => {
+    const node = await startTestApp('srv-backlog');
+    try {
+      // For a listening socket, ss shows the accept queue's bound as Send-Q; the kernel caps
+      // it at net.core.somaxconn.
+      const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+      const out = execFileSync('ss', ['-ltnH', `sport = :${node.server.port}`], { encoding: 'utf8' });
+      const sendQ = Number(out.trim().split(/\s+/)[2]);
+      expect(sendQ).toBe(Math.min(DEFAULT_ACCEPT_BACKLOG_MAX, somaxconn));
     } finally {
       await node.server.close(1000);
     }

@@ -29,6 +29,14 @@ export interface RaftOptions {
   /** ReadIndex requests queued on the leader at once (retryable RESOURCE_EXHAUSTED beyond).
    * Default 4096, bounds [1, 1_000_000]. */
   maxPendingReads: number;
+  /** compact() keeps, before the snapshot's index, the entries a leader's followers still
+   * need (after their match, or after the snapshot a follower is being sent), up to this
+   * many, so that a follower a little behind, or one that just installed an older snapshot,
+   * catches up from the log rather than needing the next snapshot. Default 10,000, bounds
+   * [0, 1_000_000]. */
+  compactTailEntriesMax: number;
+  /** ...and at most this many bytes of entry data. Default 64 MiB, bounds [0, 1 GiB]. */
+  compactTailBytesMax: number;
   /** Pre-vote phase (dissertation §9.6). Default true. */
   preVote: boolean;
   /** Leader steps down without a quorum; followers keep a leader lease. Default true. */
@@ -51,6 +59,8 @@ export const DEFAULT_RAFT_OPTIONS: Omit<RaftOptions, 'id' | 'rand'> = Object.fre
   maxUncommittedEntries: 4096,
   learnerCatchUpEntries: 64,
   maxPendingReads: 4096,
+  compactTailEntriesMax: 10_000,
+  compactTailBytesMax: 64 * 1024 * 1024,
   preVote: true,
   checkQuorum: true,
   holdVotesAfterStart: false,
@@ -67,6 +77,8 @@ const INT_BOUNDS: Record<string, readonly [number, number]> = {
   maxUncommittedEntries: [1, 1_000_000],
   learnerCatchUpEntries: [0, 1_000_000],
   maxPendingReads: [1, 1_000_000],
+  compactTailEntriesMax: [0, 1_000_000],
+  compactTailBytesMax: [0, 1024 * MIB],
 };
 
 /** Merge `input` over the defaults and validate; throws InvalidArgumentError naming the field. */

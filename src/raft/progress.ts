@@ -3,6 +3,7 @@
 // or snapshot while an InstallSnapshot transfer runs.
 
 import { assert } from '../assert.js';
+import type { Snapshot } from './types.js';
 
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
@@ -55,6 +56,12 @@ export class Progress {
   /** In snapshot state: the snapshot index being sent and the bytes acknowledged so far. */
   pendingSnapshot = 0;
   snapshotAckedBytes = 0;
+  /** In snapshot state: the image being sent. The leader may compact (and replace its own
+   * snapshot) while a transfer runs; the transfer goes on with the image it started, since
+   * the offsets the follower acknowledges refer to it. Restarting with the newer image
+   * instead meant that a follower whose transfer took longer than the gap between two
+   * compactions never caught up. */
+  snapshotImage: Snapshot | null = null;
   readonly inflight: Inflights;
 
   constructor(next: number, maxInflight: number) {
@@ -79,11 +86,13 @@ export class Progress {
     this.reset('replicate');
   }
 
-  becomeSnapshot(index: number): void {
+  becomeSnapshot(snapshot: Snapshot): void {
+    const index = snapshot.meta.index;
     assert(index > this.match, 'a snapshot is needed only past match');
     this.reset('snapshot');
     this.pendingSnapshot = index;
     this.snapshotAckedBytes = 0;
+    this.snapshotImage = snapshot;
   }
 
   private reset(state: ProgressState): void {
@@ -91,6 +100,7 @@ export class Progress {
     this.probeSent = false;
     this.pendingSnapshot = 0;
     this.snapshotAckedBytes = 0;
+    this.snapshotImage = null;
     this.inflight.reset();
   }
 

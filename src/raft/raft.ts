@@ -267,18 +267,55 @@ export class RaftNode {
     this.hup(false, false);
   }
 
-  /** The application snapshotted at snapshot.meta.index (<= applied): drop the log up to it.
-   * Build the meta with snapshotMetaAt(index). */
-  compact(snapshot: Snapshot): void {
+  /** The application snapshotted at snapshot.meta.index (<= applied): drop the log up to it,
+   * except for what followers still need (see tailStart). `keepTail` false drops the whole
+   * prefix: a member added afterwards then surely starts from the snapshot. Build the meta
+   * with snapshotMetaAt(index). */
+  compact(snapshot: Snapshot, keepTail = true): void {
     const { meta } = snapshot;
     assert(meta.index <= this.log.applied, 'compact only applied entries');
-    if (meta.index <= this.log.snapshotIndex()) return;
+    const held = this.snapshot?.meta.index ?? 0;
+    if (meta.index < held || (meta.index === held && keepTail)) return;
     const expected = this.snapshotMetaAt(meta.index);
     assert(expected.term === meta.term, 'snapshot term matches the log');
     assert(configsEqual(expected.config, meta.config), 'snapshot config matches the log');
-    this.baseConfig = expected.config;
-    this.log.compact(meta.index);
+    const cut = keepTail ? this.tailStart(meta.index) : meta.index;
+    if (cut > this.log.snapshotIndex()) {
+      this.baseConfig = this.configAt(cut);
+      this.log.compact(cut);
+    }
     this.snapshot = snapshot;
+    assert(this.log.snapshotIndex() <= meta.index, 'the log reaches the snapshot');
+  }
+
+  /**
+   * Where compaction at `index` cuts the log. A leader keeps what its followers still need
+   * (TiKV's log GC does the same): the entries after the match of each follower it heard from
+   * lately, and after the image each follower in snapshot state is being sent, so that one
+   * whose transfer took longer than the gap between two compactions catches up from the log
+   * once it has installed the image, instead of needing the next snapshot (and the next).
+   * Bounded: at most compactTailEntriesMax entries and compactTailBytesMax bytes are kept.
+   */
+  private tailStart(index: number): number {
+    let want = index;
+    if (this.role === 'leader') {
+      for (const [id, pr] of this.progress) {
+        if (id === this.id) continue;
+        if (pr.state === 'snapshot') want = Math.min(want, pr.pendingSnapshot);
+        else if (pr.recentActive) want = Math.min(want, pr.match);
+      }
+    }
+    const floor = Math.max(this.log.snapshotIndex(), index - this.opts.compactTailEntriesMax);
+    let cut = index;
+    let bytes = 0;
+    while (cut > floor && cut > want) {
+      const e = this.log.entry(cut);
+      assert(e !== undefined, 'a compaction tail lies inside the log');
+      bytes += e.data.length;
+      if (bytes > this.opts.compactTailBytesMax) break;
+      cut--;
+    }
+    return cut;
   }
 
   /** The metadata a snapshot at `index` must carry (term and config as of that index). */
@@ -836,15 +873,19 @@ export class RaftNode {
   private startSnapshot(to: NodeId, pr: Progress): boolean {
     const snap = this.snapshot;
     assert(snap !== null, 'a compacted log has a snapshot');
-    assert(snap.meta.index === this.log.snapshotIndex(), 'snapshot and log offset agree');
-    pr.becomeSnapshot(snap.meta.index);
+    // The log may still hold a tail before the snapshot's index (compact()), not after it.
+    assert(snap.meta.index >= this.log.snapshotIndex(), 'the snapshot covers the compacted log');
+    pr.becomeSnapshot(snap);
     this.sendSnapshotChunk(to, pr);
     return true;
   }
 
+  /** The next chunk of the image this follower's transfer started with (Progress.snapshotImage),
+   * even when the leader compacted since. */
   private sendSnapshotChunk(to: NodeId, pr: Progress): void {
-    const snap = this.snapshot;
+    const snap = pr.snapshotImage;
     assert(snap !== null && pr.state === 'snapshot', 'sending a snapshot');
+    assert(snap.meta.index === pr.pendingSnapshot, 'the image is the one being sent');
     const offset = pr.snapshotAckedBytes;
     const total = snap.data.length;
     assert(offset <= total, 'snapshot offset within the image');
@@ -879,7 +920,13 @@ export class RaftNode {
       return;
     }
     if (pr.state === 'probe') pr.becomeReplicate();
-    else if (pr.state === 'snapshot' && pr.match + 1 >= this.log.firstIndex()) pr.becomeProbe();
+    else if (pr.state === 'snapshot' && (pr.match >= pr.pendingSnapshot ||
+      pr.match + 1 >= this.log.firstIndex())) {
+      // The follower holds the image being sent (it installed it, or its log reached it), or
+      // our log reaches back to what it holds: probe from there; a newer snapshot follows if
+      // we compacted past it meanwhile.
+      pr.becomeProbe();
+    }
     else if (pr.state === 'replicate') pr.inflight.freeLE(m.index);
     if (this.maybeCommit()) {
       this.bcastCommit();
@@ -907,9 +954,8 @@ export class RaftNode {
     const periodic = pr.recoveredAtHeartbeat !== this.heartbeats;
     pr.recoveredAtHeartbeat = this.heartbeats;
     if (periodic && pr.state === 'snapshot') {
-      // Retransmit the chunk the follower waits for; restart if we compacted meanwhile.
-      if (this.snapshot?.meta.index === pr.pendingSnapshot) this.sendSnapshotChunk(m.from, pr);
-      else this.startSnapshot(m.from, pr);
+      // Retransmit the chunk the follower waits for (of the image the transfer started with).
+      this.sendSnapshotChunk(m.from, pr);
     } else if (periodic && pr.match < this.log.lastIndex()) {
       // Lost appends in replicate state: free a slot and resend so the follower rejects and
       // we fall back to probing.
@@ -929,14 +975,9 @@ export class RaftNode {
     if (pr === undefined) return;
     pr.recentActive = true;
     assert(m.nextOffset >= -1, 'snapshot offsets are naturals or -1');
-    const snap = this.snapshot;
     if (pr.state !== 'snapshot' || m.index !== pr.pendingSnapshot) return;
-    assert(snap !== null, 'a leader sending a snapshot holds one');
-    if (snap.meta.index !== pr.pendingSnapshot) {
-      // We compacted again mid-transfer: offsets refer to the old image, start over.
-      this.startSnapshot(m.from, pr);
-      return;
-    }
+    const snap = pr.snapshotImage;
+    assert(snap !== null, 'a transfer in progress holds its image');
     if (m.nextOffset < 0) {
       pr.becomeProbe();
       return;

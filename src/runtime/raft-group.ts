@@ -740,7 +740,10 @@ export class RaftGroup {
 
   private async maybeSnapshot(): Promise<void> {
     const every = this.opts.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES;
-    const asked = this.snapshotAsked && this.applied > this.snapshotIndex;
+    // An asked-for snapshot drops the whole log before it (no tail kept for followers), also
+    // when the last snapshot is at the applied index but kept a tail.
+    const asked = this.snapshotAsked && (this.applied > this.snapshotIndex ||
+      this.node.status().firstIndex <= this.snapshotIndex);
     if (this.snapshotting || (!asked && this.applied - this.snapshotIndex < every)) return;
     this.snapshotAsked = false;
     this.snapshotting = true;
@@ -749,7 +752,7 @@ export class RaftGroup {
         meta: this.node.snapshotMetaAt(this.applied), data: this.machine.image(),
       };
       await this.storage.saveSnapshot(snap);
-      this.node.compact(snap);
+      this.node.compact(snap, !asked);
       await this.storage.compact(snap.meta.index);
       this.snapshotIndex = snap.meta.index;
       this.opts.observer?.onSnapshot?.(this.group, snap.meta.index, snap.data.byteLength);

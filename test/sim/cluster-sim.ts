@@ -190,10 +190,6 @@ export interface SimMachine {
   snapshot(node: NodeId): Uint8Array;
   /** Called after every sim step. */
   check(): void;
-  /** No compaction in the liveness phase. For machines whose images take many chunks: the
-   * leader restarts a snapshot transfer whenever it compacts, so a follower behind a leader
-   * that compacts more often than a transfer takes never catches up. */
-  readonly noCompactionInLiveness?: boolean;
 }
 
 export class ClusterSim {
@@ -532,9 +528,7 @@ export class ClusterSim {
     const churn = this.faultsOn && leader !== undefined;
     if (churn && this.chance(l.confChangeRate)) this.tryConfChange(leader);
     const compact = this.chance(l.compactRate);
-    if (compact && (this.faultsOn || this.machine?.noCompactionInLiveness !== true)) {
-      this.compact(any());
-    }
+    if (compact) this.compact(any());
     if (churn && this.chance(l.transferRate)) {
       const voters = leader.raft?.status().config.voters ?? [];
       this.expected(() => {

@@ -58,8 +58,6 @@ export class QueueWorkload implements SimMachine {
   private readonly driver = new CommandDriver();
   private readonly opts: PartitionOptions = { limits: DRIVER_LIMITS, receiptSalt: SALT };
   readonly stats: QueueWorkloadStats = { applied: 0, commands: 0, restores: 0, tally: {} };
-  /** Partition images take 10-40 chunks of the simulated transfer (see SimMachine). */
-  readonly noCompactionInLiveness = true;
 
   /** `rulesOnly`: see PartitionChecker. */
   constructor(seed: number, private readonly factory: PartitionFactory = REAL_PARTITIONS,

@@ -67,6 +67,10 @@ export interface SimWorld {
     readonly maxUncommittedEntries: number;
     readonly learnerCatchUpEntries: number;
     readonly maxPendingReads: number;
+    /** How much of the log compaction keeps for lagging followers (RaftOptions): enough for
+     * what a partition image's transfer lets pile up in the liveness phase. */
+    readonly compactTailEntriesMax: number;
+    readonly compactTailBytesMax: number;
     readonly preVote: boolean;
     readonly checkQuorum: boolean;
     readonly holdVotesAfterStart: boolean;
@@ -89,7 +93,8 @@ export function deriveWorld(seed: number): SimWorld {
   const membership = preVote || checkQuorum;
   const world: Omit<SimWorld, 'faults' | 'disk' | 'net' | 'load' | 'raft'> & {
     load: Omit<SimWorld['load'], 'leaseReadRate' | 'leaseReadSteps'>;
-    raft: Omit<SimWorld['raft'], 'holdVotesAfterStart'>;
+    raft: Omit<SimWorld['raft'],
+      'holdVotesAfterStart' | 'compactTailEntriesMax' | 'compactTailBytesMax'>;
     faults: Omit<SimWorld['faults'],
       'crashAfterEarlySendRate' | 'crashAfterSendRate' | 'quickRestartRate'>;
     net: Omit<SimWorld['net'], 'longDelayRate' | 'longDelayStepsMax'>;
@@ -137,10 +142,11 @@ export function deriveWorld(seed: number): SimWorld {
     ...world,
     load: { ...world.load, leaseReadRate: leases ? pick(r, 0.05, 0.4) : 0,
       leaseReadSteps: electionTicks - 2 },
-    raft: { ...world.raft, holdVotesAfterStart: leases },
     faults: { ...world.faults, crashAfterEarlySendRate: f(0, 0.02),
       crashAfterSendRate: f(0, 0.01), quickRestartRate: f(0, 0.6) },
     disk: { slowWriteRate: pick(r, 0, 0.6), maxWriteSteps: r.int(1, 4) },
     net: { ...world.net, longDelayRate: f(0, 0.02), longDelayStepsMax: r.int(8, 40) },
+    raft: { ...world.raft, holdVotesAfterStart: leases, compactTailEntriesMax: r.int(40, 400),
+      compactTailBytesMax: r.int(4_000, 40_000) },
   };
 }

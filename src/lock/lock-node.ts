@@ -74,7 +74,7 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
   Promise<RunningLockNode> {
   const transport = nodePeerTransport(cfg, logger,
     { sendQueueBytesMax: 64 * 1024 * 1024, frameBytesMax: 32 * 1024 * 1024 });
-  const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs);
+  const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs, metrics.peer);
   const sm = new LockStateMachine(DEFAULT_LOCK_LIMITS,
     { leaseExtensionMs: leaseExtensionMs(cfg) });
   const lockMetrics = createLockMetrics(metrics.registry, () => sm);

@@ -48,11 +48,25 @@ export interface HttpMetrics {
   readonly clientAborts: Counter<'route' | 'method'>;
 }
 
+/** The Raft host's traffic between pods (src/runtime/raft-host.ts): messages per frame is
+ * what coalescing across the groups of a pod buys. */
+export interface PeerMetrics {
+  /** Raft frames handed to the peer transport, by lane (control: heartbeats, votes and
+   * answers; bulk: appends and snapshots). Requests between nodes are not counted here. */
+  readonly framesSent: Counter<'lane'>;
+  /** Raft messages inside those frames, every group's, by lane. */
+  readonly raftMessagesSent: Counter<'lane'>;
+  /** Frames received and refused whole, by reason (a shape or version this node does not
+   * know: a peer on another version; malformed or misaddressed messages). */
+  readonly framesRefused: Counter<'reason'>;
+}
+
 export interface Metrics {
   /** Services register their own series here (`new Counter({registers: [m.registry]})`). */
   readonly registry: Registry;
   readonly http: HttpMetrics;
   readonly raft: RaftMetrics;
+  readonly peer: PeerMetrics;
   /** Prometheus text exposition of every series of this node. */
   text(): Promise<string>;
   readonly contentType: string;
@@ -83,9 +97,29 @@ export function createMetrics(node: string, service: ServiceName): Metrics {
     }),
   };
   return {
-    registry, http, raft: createRaftMetrics(registry),
+    registry, http, raft: createRaftMetrics(registry), peer: createPeerMetrics(registry),
     text: () => registry.metrics(),
     contentType: registry.contentType,
+  };
+}
+
+function createPeerMetrics(registry: Registry): PeerMetrics {
+  const registers = [registry];
+  return {
+    framesSent: new Counter({
+      name: 'dsync_peer_frames_sent_total', help: 'Raft frames sent to peers, by lane',
+      labelNames: ['lane'], registers,
+    }),
+    raftMessagesSent: new Counter({
+      name: 'dsync_peer_raft_messages_sent_total',
+      help: 'Raft messages sent to peers (inside dsync_peer_frames_sent_total), by lane',
+      labelNames: ['lane'], registers,
+    }),
+    framesRefused: new Counter({
+      name: 'dsync_peer_frames_refused_total',
+      help: 'Raft frames received and refused whole, by reason', labelNames: ['reason'],
+      registers,
+    }),
   };
 }
 

@@ -76,7 +76,7 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
 
   const transport = nodePeerTransport(cfg, logger,
     { sendQueueBytesMax: SEND_QUEUE_BYTES_MAX, frameBytesMax: FRAME_BYTES_MAX });
-  const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs);
+  const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs, metrics.peer);
   const observer = raftObserver(metrics.raft);
   const hosted = new Map<number, HostedPartition>();
   const opened = await Promise.all(mine.map(async (p): Promise<HostedPartition> => {

@@ -76,6 +76,9 @@ export interface RaftGroupOptions {
   readonly leaseMs?: number;
   readonly stateMachine: StateMachine;
   readonly send: (to: NodeId, msg: Message) => void;
+  /** Runs work on a later turn of the event loop, in order (default setImmediate). The Raft
+   * host gives its groups one shared turn, so that what they all send then leaves together. */
+  readonly defer?: (work: () => void) => void;
   readonly logger: Logger;
   readonly observer?: RaftGroupObserver;
   readonly clock?: () => number;
@@ -205,6 +208,7 @@ export class RaftGroup {
   private readonly leaseMs: number;
   /** When each heartbeat round was first handed to the transport (monotonic ms). */
   private readonly roundSentAt = new Map<number, number>();
+  private readonly defer: (work: () => void) => void;
 
   private constructor(
     private readonly opts: RaftGroupOptions,
@@ -221,6 +225,7 @@ export class RaftGroup {
     this.machine = new GroupMachine(opts.stateMachine);
     this.readMode = opts.readMode ?? 'linearizable';
     this.leaseMs = opts.leaseMs ?? 0;
+    this.defer = opts.defer ?? ((work) => { setImmediate(work); });
   }
 
   static async open(opts: RaftGroupOptions): Promise<RaftGroup> {
@@ -477,14 +482,14 @@ export class RaftGroup {
         resolve();
       };
       this.resumeDrain = go;
-      setImmediate(go);
+      this.defer(go);
     });
   }
 
   private schedule(): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.defer(() => {
       this.scheduled = false;
       // Reads need no disk: their round starts now even while the loop waits for an fsync.
       this.flushReads();

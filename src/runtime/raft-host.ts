@@ -1,20 +1,21 @@
 // Hosts many Raft groups in one process over one peer transport: one ticker for all of them,
-// frames tagged with the group id, heartbeats and votes on the control lane.
+// one shared turn of the event loop for their ready loops, and one frame per peer and lane for
+// everything they send in one event-loop job (raft-frames.ts): a tick's heartbeats of every
+// group this node leads leave in one frame per follower pod, not one per group. Heartbeats,
+// votes and answers go on the control lane, appends and snapshots on the bulk lane, so a slow
+// bulk lane never delays a heartbeat.
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/types.js';
+import type { PeerMetrics } from '../observability/metrics.js';
 import { isPeerRequestFrame } from '../transport/peer-requests.js';
 import type { Lane, PeerTransport } from '../transport/peer-transport.js';
+import { FramePacker, unpackFrame, type RaftBatchFrame, type RefusalReason } from './raft-frames.js';
 import { RaftGroup, type RaftGroupOptions } from './raft-group.js';
 
 /** Milliseconds per Raft tick (default 100 ms: elections after 10–20 ticks = 1–2 s, as etcd). */
 export const DEFAULT_TICK_MS = 100;
 /** Ticks run at once after a stall, at most (the rest of the stall is forgotten). */
 export const TICKS_OWED_MAX = 10;
-
-interface Frame {
-  readonly g: number;
-  readonly m: Message;
-}
 
 const CONTROL_TYPES = new Set<Message['type']>([
   'prevote', 'prevoteResp', 'vote', 'voteResp', 'heartbeat', 'heartbeatResp', 'appendResp',
@@ -25,15 +26,8 @@ export function laneOf(m: Message): Lane {
   return CONTROL_TYPES.has(m.type) ? 'control' : 'bulk';
 }
 
-function isFrame(p: unknown): p is Frame {
-  if (typeof p !== 'object' || p === null) return false;
-  const f = p as {
-    g?: unknown; m?: { type?: unknown; to?: unknown; from?: unknown; term?: unknown };
-  };
-  return Number.isSafeInteger(f.g) && typeof f.m === 'object' && f.m !== null &&
-    typeof f.m.type === 'string' && typeof f.m.to === 'string' && typeof f.m.from === 'string' &&
-    typeof f.m.term === 'number';
-}
+/** Refusals of one reason logged at most once per this many (all are counted). */
+const REFUSALS_PER_LOG = 1000;
 
 export class RaftHost {
   private readonly groups = new Map<number, RaftGroup>();
@@ -44,20 +38,42 @@ export class RaftHost {
   /** performance.now() of the last beatIfLate() round. */
   private lastBeatAt = 0;
   private droppedFrames = 0;
+  /** Rounds of ticks run (catchUp) and heartbeat rounds sent (beatIfLate). */
+  private tickRounds = 0;
+  private readonly refusals = new Map<RefusalReason, number>();
+  private readonly packer: FramePacker<Lane>;
+  private flushQueued = false;
+  /** Work the groups deferred to the shared turn (RaftGroupOptions.defer). */
+  private deferred: (() => void)[] = [];
+  private deferQueued = false;
+  private readonly counters: {
+    readonly frames: Record<Lane, { inc(): void }>;
+    readonly messages: Record<Lane, { inc(n: number): void }>;
+  } | null;
 
   constructor(
     readonly nodeId: NodeId,
     private readonly transport: PeerTransport,
     private readonly logger: Logger,
     private readonly tickMs = DEFAULT_TICK_MS,
+    private readonly metrics?: PeerMetrics,
   ) {
+    this.counters = metrics === undefined ? null : {
+      frames: { control: metrics.framesSent.labels('control'),
+        bulk: metrics.framesSent.labels('bulk') },
+      messages: { control: metrics.raftMessagesSent.labels('control'),
+        bulk: metrics.raftMessagesSent.labels('bulk') },
+    };
+    this.packer = new FramePacker<Lane>((to, lane, frame) => this.sendFrame(to, lane, frame));
     transport.onMessage((from, payload) => this.deliver(from, payload));
   }
 
-  async openGroup(opts: Omit<RaftGroupOptions, 'send' | 'nodeId' | 'logger'>): Promise<RaftGroup> {
+  async openGroup(opts: Omit<RaftGroupOptions, 'send' | 'nodeId' | 'logger' | 'defer'>):
+    Promise<RaftGroup> {
     const g = await RaftGroup.open({
       ...opts, nodeId: this.nodeId, logger: this.logger,
-      send: (to, m) => { this.transport.send(to, { g: opts.group, m }, laneOf(m)); },
+      send: (to, m) => { this.send(to, opts.group, m); },
+      defer: (work) => { this.defer(work); },
     });
     this.groups.set(opts.group, g);
     return g;
@@ -102,6 +118,7 @@ export class RaftHost {
       this.nextTickAt += this.tickMs;
     }
     if (this.nextTickAt <= now) this.nextTickAt = now + this.tickMs;
+    this.tickRounds++;
     for (let i = 0; i < owed; i++) for (const g of this.groups.values()) g.tick();
     for (const g of this.groups.values()) g.flush();
   }
@@ -120,11 +137,50 @@ export class RaftHost {
     const now = performance.now();
     if (now < this.nextTickAt || now - this.lastBeatAt < this.tickMs) return;
     this.lastBeatAt = now;
+    this.tickRounds++;
     for (const g of this.groups.values()) g.beat();
   }
 
-  stats(): { groups: number; droppedFrames: number } {
-    return { groups: this.groups.size, droppedFrames: this.droppedFrames };
+  /** `droppedFrames`: frames refused and messages for groups not hosted here; `tickRounds`:
+   * rounds of ticks run and late heartbeat rounds sent, each a round of frames to peers. */
+  stats(): { groups: number; droppedFrames: number; tickRounds: number } {
+    return { groups: this.groups.size, droppedFrames: this.droppedFrames,
+      tickRounds: this.tickRounds };
+  }
+
+  /** Gathers `m` into the frame for its peer and lane; the frames leave at the end of this
+   * event-loop job (after its microtasks: the ready loops continue there), before any other
+   * I/O: a heartbeat is never held behind a long poll phase. */
+  private send(to: NodeId, g: number, m: Message): void {
+    this.packer.add(to, laneOf(m), g, m);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    // A tick queued from a microtask runs once the microtask queue is empty.
+    queueMicrotask(() => process.nextTick(() => {
+      this.flushQueued = false;
+      this.packer.flush();
+    }));
+  }
+
+  private sendFrame(to: NodeId, lane: Lane, frame: RaftBatchFrame): void {
+    this.transport.send(to, frame, lane);
+    if (this.counters === null) return;
+    this.counters.frames[lane].inc();
+    this.counters.messages[lane].inc(frame.i.length);
+  }
+
+  /** One setImmediate for the deferred work of every group, so that the ready loops of one
+   * turn run in one job and what they send shares frames. */
+  private defer(work: () => void): void {
+    this.deferred.push(work);
+    if (this.deferQueued) return;
+    this.deferQueued = true;
+    setImmediate(() => {
+      this.deferQueued = false;
+      const batch = this.deferred;
+      this.deferred = [];
+      for (const w of batch) w();
+    });
   }
 
   async close(): Promise<void> {
@@ -137,15 +193,27 @@ export class RaftHost {
   private deliver(from: string, payload: unknown): void {
     // Requests between nodes share the transport (forwarding): not ours, not malformed.
     if (isPeerRequestFrame(payload)) return;
-    if (!isFrame(payload) || payload.m.to !== this.nodeId || payload.m.from !== from) {
-      this.droppedFrames++;
-      if (this.droppedFrames % 1000 === 1) {
-        this.logger.warn({ from }, 'dropped a malformed or misaddressed raft frame');
-      }
+    const unpacked = unpackFrame(payload, from, this.nodeId);
+    if (!unpacked.ok) {
+      this.refuse(from, unpacked.reason);
       return;
     }
-    const g = this.groups.get(payload.g);
-    if (!g) { this.droppedFrames++; return; }
-    g.step(payload.m);
+    for (const { g, m } of unpacked.messages) {
+      const group = this.groups.get(g);
+      // A group this node does not host (a partition placed elsewhere, or not opened yet).
+      if (group === undefined) this.droppedFrames++;
+      else group.step(m);
+    }
+  }
+
+  private refuse(from: string, reason: RefusalReason): void {
+    this.droppedFrames++;
+    this.metrics?.framesRefused.inc({ reason });
+    const n = (this.refusals.get(reason) ?? 0) + 1;
+    this.refusals.set(reason, n);
+    if (n % REFUSALS_PER_LOG !== 1) return;
+    this.logger.error({ from, reason, refused: n }, 'refused a raft frame from a peer: a peer ' +
+      'on another dsync version, or a bug; every pod of a service must run a version that ' +
+      'knows the frames of the others (docs/runtime.md, "Frames between pods")');
   }
 }

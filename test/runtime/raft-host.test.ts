@@ -10,8 +10,9 @@ import { RaftHost } from '../../src/runtime/raft-host.js';
 import type { RaftGroup } from '../../src/runtime/raft-group.js';
 import type { ApplyContext, StateMachine } from '../../src/runtime/state-machine.js';
 import { PeerRequests } from '../../src/transport/peer-requests.js';
-import { PeerTransport } from '../../src/transport/peer-transport.js';
+import type { PeerTransport } from '../../src/transport/peer-transport.js';
 import { freePorts } from '../support/ports.js';
+import { loopbackTransport } from './loopback-transport.js';
 import { waitFor } from '../support/wait.js';
 
 /** A register per key; apply returns the key's new version. */
@@ -41,12 +42,7 @@ let ports: number[] = [];
 
 async function startNode(i: number, snapshotEntries = 10_000): Promise<TestNode> {
   const id = ids[i]!;
-  const peers = new Map(ids.filter((x) => x !== id)
-    .map((x) => [x, { host: '127.0.0.1', port: ports[ids.indexOf(x)]! }] as const));
-  const transport = new PeerTransport({
-    nodeId: id, listen: { host: '127.0.0.1', port: ports[i]! },
-    peers, clusterToken: 't', sendQueueBytesMax: 1 << 24, frameBytesMax: 1 << 24,
-    reconnectMsMin: 20, reconnectMsMax: 200 });
+  const transport = loopbackTransport(ids, ports, i);
   const host = new RaftHost(id, transport, silentLogger(), 20);
   const groups: RaftGroup[] = [];
   const sms: KvMachine[] = [];

@@ -72,7 +72,7 @@ async function leaderClient(side: DsyncQueueSide, topic: string): Promise<DsyncQ
 
 /** Waits until every partition that any pod reports has a leader, and none changed for
  * LEADERS_SETTLED_MS: a leadership transfer inside a measured row would measure the transfer. */
-async function leadersSettled(cluster: DsyncLockCluster): Promise<void> {
+export async function leadersSettled(cluster: DsyncLockCluster): Promise<void> {
   let last = '';
   let since = performance.now();
   await waitFor('every partition leader to settle', async () => {
@@ -235,7 +235,7 @@ export function queueTargetLines(rows: readonly Row[]): string[] {
   return lines;
 }
 
-function loadLine(when: string): string {
+export function loadLine(when: string): string {
   return `load average ${when}: ${loadavg().map((x) => x.toFixed(2)).join(', ')} ` +
     '(1, 5, 15 min)';
 }

@@ -19,11 +19,16 @@ export interface NodeCounters {
   acquireS: number;
   releases: number;
   releaseS: number;
+  /** Raft frames sent to peers, by lane, and the Raft messages inside them. */
+  controlFrames: number;
+  bulkFrames: number;
+  raftMessages: number;
 }
 
 const ZERO: NodeCounters = {
   cpuS: 0, fsyncs: 0, fsyncS: 0, commits: 0, commitS: 0, leaderChanges: 0,
-  acquires: 0, acquireS: 0, releases: 0, releaseS: 0,
+  acquires: 0, acquireS: 0, releases: 0, releaseS: 0, controlFrames: 0, bulkFrames: 0,
+  raftMessages: 0,
 };
 
 const ACQUIRE_ROUTE = 'route="/v1/locks/:name/acquire"';
@@ -39,6 +44,9 @@ function fieldOf(name: string, labels: string): keyof NodeCounters | null {
     case 'dsync_raft_commit_latency_seconds_count': return 'commits';
     case 'dsync_raft_commit_latency_seconds_sum': return 'commitS';
     case 'dsync_raft_leader_changes_total': return 'leaderChanges';
+    case 'dsync_peer_frames_sent_total':
+      return labels.includes('lane="control"') ? 'controlFrames' : 'bulkFrames';
+    case 'dsync_peer_raft_messages_sent_total': return 'raftMessages';
     case 'dsync_http_request_duration_seconds_count':
       return labels.includes(ACQUIRE_ROUTE) ? 'acquires'
         : labels.includes(RELEASE_ROUTE) ? 'releases' : null;

@@ -8,10 +8,15 @@
 //     [g, 'H', term, readCtx]            its answer
 //     [g, message]                       any other message, without `from` and `to`
 //
-// `from` and `to` are the two ends of the connection: the receiver puts them back. The shape
-// before this one, { g, m } with one whole message per frame, is still accepted on receive,
-// so that a rolling upgrade works; only the batch shape is sent. Anything else (a newer
-// version, a shape not known here) is refused whole, never half-read.
+// `from` and `to` are the two ends of the connection: the receiver puts them back.
+//
+// Mixed versions: the shape before this one, { g, m } with one whole message per frame, is
+// still accepted, and still sent to a peer until that peer shows it reads batches: a pod of
+// this version sends { g, m, b: 1 } (`b`: the batch version it reads; the version before
+// ignores the field) until it has received a batch or a `b` from the peer, and goes back to
+// it when its link to the peer closes (the peer may come back on another version). So a
+// rolling upgrade (or a roll back) works pod by pod. Anything else (a newer version, a shape
+// not known here) is refused whole, never half-read.
 import { assert } from '../assert.js';
 import type { Message, MessageType } from '../raft/types.js';
 
@@ -33,6 +38,13 @@ export type WireItem =
   | readonly [group: number, kind: 'H', term: number, readCtx: number]
   | readonly [group: number, message: WireMessage];
 
+/** A frame of the shape before batches, with the batch version this node reads. */
+export interface SingleFrame {
+  readonly g: number;
+  readonly m: Message;
+  readonly b: typeof RAFT_BATCH_VERSION;
+}
+
 export interface RaftBatchFrame {
   readonly rb: typeof RAFT_BATCH_VERSION;
   readonly i: readonly WireItem[];
@@ -48,7 +60,9 @@ export type RefusalReason = 'unknown_shape' | 'unknown_version' | 'too_many_mess
   'malformed_message' | 'misaddressed';
 
 export type Unpacked =
-  | { readonly ok: true; readonly messages: readonly GroupMessage[] }
+  | { readonly ok: true; readonly messages: readonly GroupMessage[];
+      /** The sender reads batch frames (it sent one, or said so). */
+      readonly readsBatches: boolean }
   | { readonly ok: false; readonly reason: RefusalReason };
 
 const MESSAGE_TYPES: ReadonlySet<unknown> = new Set<MessageType>([
@@ -117,14 +131,16 @@ function fromWireItem(item: unknown, from: string, to: string): Message | null {
 }
 
 /** The shape before batch frames: one whole message per frame. */
-function unpackSingle(p: { g?: unknown; m?: unknown }, from: string, to: string): Unpacked {
+function unpackSingle(p: { g?: unknown; m?: unknown; b?: unknown }, from: string, to: string):
+  Unpacked {
   const m = p.m as { type?: unknown; to?: unknown; from?: unknown; term?: unknown } | null;
   if (!Number.isSafeInteger(p.g) || typeof m !== 'object' || m === null ||
       !MESSAGE_TYPES.has(m.type) || typeof m.term !== 'number') {
     return { ok: false, reason: 'malformed_message' };
   }
   if (m.to !== to || m.from !== from) return { ok: false, reason: 'misaddressed' };
-  return { ok: true, messages: [{ g: p.g as number, m: p.m as Message }] };
+  const readsBatches = Number.isSafeInteger(p.b) && (p.b as number) >= RAFT_BATCH_VERSION;
+  return { ok: true, messages: [{ g: p.g as number, m: p.m as Message }], readsBatches };
 }
 
 /**
@@ -136,7 +152,7 @@ export function unpackFrame(payload: unknown, from: string, to: string): Unpacke
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
     return { ok: false, reason: 'unknown_shape' };
   }
-  const p = payload as { rb?: unknown; i?: unknown; g?: unknown; m?: unknown };
+  const p = payload as { rb?: unknown; i?: unknown; g?: unknown; m?: unknown; b?: unknown };
   if (p.rb === undefined) {
     if (p.g !== undefined && p.m !== undefined) return unpackSingle(p, from, to);
     return { ok: false, reason: 'unknown_shape' };
@@ -150,7 +166,12 @@ export function unpackFrame(payload: unknown, from: string, to: string): Unpacke
     if (m === null) return { ok: false, reason: 'malformed_message' };
     messages.push({ g: (item as unknown[])[0] as number, m });
   }
-  return { ok: true, messages };
+  return { ok: true, messages, readsBatches: true };
+}
+
+/** A message in the shape before batches, for a peer not known to read them. */
+export function singleFrame(g: number, m: Message): SingleFrame {
+  return { g, m, b: RAFT_BATCH_VERSION };
 }
 
 interface Open<L extends string> {

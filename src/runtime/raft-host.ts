@@ -9,7 +9,9 @@ import type { Message, NodeId } from '../raft/types.js';
 import type { PeerMetrics } from '../observability/metrics.js';
 import { isPeerRequestFrame } from '../transport/peer-requests.js';
 import type { Lane, PeerTransport } from '../transport/peer-transport.js';
-import { FramePacker, unpackFrame, type RaftBatchFrame, type RefusalReason } from './raft-frames.js';
+import {
+  FramePacker, singleFrame, unpackFrame, type RaftBatchFrame, type RefusalReason,
+} from './raft-frames.js';
 import { RaftGroup, type RaftGroupOptions } from './raft-group.js';
 
 /** Milliseconds per Raft tick (default 100 ms: elections after 10–20 ticks = 1–2 s, as etcd). */
@@ -42,6 +44,8 @@ export class RaftHost {
   private tickRounds = 0;
   private readonly refusals = new Map<RefusalReason, number>();
   private readonly packer: FramePacker<Lane>;
+  /** Peers known to read batch frames (raft-frames.ts, "Mixed versions"). */
+  private readonly batchPeers = new Set<NodeId>();
   private flushQueued = false;
   /** Work the groups deferred to the shared turn (RaftGroupOptions.defer). */
   private deferred: (() => void)[] = [];
@@ -66,6 +70,8 @@ export class RaftHost {
     };
     this.packer = new FramePacker<Lane>((to, lane, frame) => this.sendFrame(to, lane, frame));
     transport.onMessage((from, payload) => this.deliver(from, payload));
+    // The peer may come back on another version: single frames until it shows it reads more.
+    transport.onLink((peer, _lane, open) => { if (!open) this.batchPeers.delete(peer); });
   }
 
   async openGroup(opts: Omit<RaftGroupOptions, 'send' | 'nodeId' | 'logger' | 'defer'>):
@@ -152,6 +158,11 @@ export class RaftHost {
    * event-loop job (after its microtasks: the ready loops continue there), before any other
    * I/O: a heartbeat is never held behind a long poll phase. */
   private send(to: NodeId, g: number, m: Message): void {
+    if (!this.batchPeers.has(to)) {
+      this.transport.send(to, singleFrame(g, m), laneOf(m));
+      this.count(laneOf(m), 1);
+      return;
+    }
     this.packer.add(to, laneOf(m), g, m);
     if (this.flushQueued) return;
     this.flushQueued = true;
@@ -164,9 +175,13 @@ export class RaftHost {
 
   private sendFrame(to: NodeId, lane: Lane, frame: RaftBatchFrame): void {
     this.transport.send(to, frame, lane);
+    this.count(lane, frame.i.length);
+  }
+
+  private count(lane: Lane, messages: number): void {
     if (this.counters === null) return;
     this.counters.frames[lane].inc();
-    this.counters.messages[lane].inc(frame.i.length);
+    this.counters.messages[lane].inc(messages);
   }
 
   /** One setImmediate for the deferred work of every group, so that the ready loops of one
@@ -198,6 +213,7 @@ export class RaftHost {
       this.refuse(from, unpacked.reason);
       return;
     }
+    if (unpacked.readsBatches) this.batchPeers.add(from);
     for (const { g, m } of unpacked.messages) {
       const group = this.groups.get(g);
       // A group this node does not host (a partition placed elsewhere, or not opened yet).

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/raft/types.js';
 import {
   FramePacker, RAFT_BATCH_VERSION, RAFT_FRAME_MESSAGES_MAX, messageBytesEstimate, packFrame,
-  toWireItem, unpackFrame, type RaftBatchFrame,
+  singleFrame, toWireItem, unpackFrame, type RaftBatchFrame,
 } from '../../src/runtime/raft-frames.js';
 import { decodePayload, encodePayload } from '../../src/transport/frame-codec.js';
 
@@ -111,7 +111,12 @@ describe('raft frames: receiving', () => {
   it('accepts the single-message shape of the version before (rolling upgrade)', () => {
     const m = EVERY_TYPE[6]!;
     const got = unpackFrame(overTheWire({ g: 7, m }), from, to);
-    expect(got).toEqual({ ok: true, messages: [{ g: 7, m }] });
+    expect(got).toEqual({ ok: true, messages: [{ g: 7, m }], readsBatches: false });
+    // A pod of this version says that it reads batches; a batch says so too.
+    expect(unpackFrame(overTheWire(singleFrame(7, m)), from, to))
+      .toEqual({ ok: true, messages: [{ g: 7, m }], readsBatches: true });
+    expect(unpackFrame(packFrame([toWireItem(7, m)]), from, to))
+      .toMatchObject({ ok: true, readsBatches: true });
     expect(unpackFrame({ g: 7, m }, 'pod-c', to)).toEqual({ ok: false, reason: 'misaddressed' });
     expect(unpackFrame({ g: 7, m: { ...m, type: 'bogus' } }, from, to))
       .toEqual({ ok: false, reason: 'malformed_message' });

@@ -14,6 +14,8 @@ import { encode } from '../../src/runtime/envelope.js';
 import type { RaftGroup } from '../../src/runtime/raft-group.js';
 import { RaftHost } from '../../src/runtime/raft-host.js';
 import type { StateMachine } from '../../src/runtime/state-machine.js';
+import type { Message } from '../../src/raft/types.js';
+import { packFrame, toWireItem } from '../../src/runtime/raft-frames.js';
 import type { PeerTransport } from '../../src/transport/peer-transport.js';
 import { freePorts } from '../support/ports.js';
 import { loopbackTransport } from './loopback-transport.js';
@@ -36,8 +38,10 @@ interface TestNode { id: string; host: RaftHost; transport: PeerTransport; group
 
 let dir = '';
 let nodes: TestNode[] = [];
+/** Bare transports standing in for pods of the version before batch frames. */
+let bare: PeerTransport[] = [];
 
-async function startNode(i: number, ports: number[]): Promise<TestNode> {
+async function startNode(i: number, ports: number[], groupCount = GROUPS): Promise<TestNode> {
   const id = ids[i]!;
   const transport = loopbackTransport(ids, ports, i);
   // Every frame handed to the transport, to look inside them.
@@ -49,7 +53,7 @@ async function startNode(i: number, ports: number[]): Promise<TestNode> {
   };
   const metrics = createMetrics(id, 'queue');
   const host = new RaftHost(id, transport, silentLogger(), 20, metrics.peer);
-  const groups = await Promise.all(Array.from({ length: GROUPS }, (_, g) => host.openGroup({
+  const groups = await Promise.all(Array.from({ length: groupCount }, (_, g) => host.openGroup({
     group: g, dataDir: join(dir, id, `g${g}`), bootstrap: { voters: ids, learners: [] },
     fsync: true, stateMachine: new CountingMachine(),
     raft: { electionTicks: 20, heartbeatTicks: 1 } })));
@@ -94,7 +98,9 @@ function appendsWithEntries(payload: unknown): number {
 
 afterEach(async () => {
   await Promise.all(nodes.map(async (n) => { await n.host.close(); await n.transport.close(); }));
+  await Promise.all(bare.map((t) => t.close()));
   nodes = [];
+  bare = [];
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -136,4 +142,40 @@ describe('RaftHost with 64 groups over real TCP', () => {
       // At most one frame per leading pod and follower: 3 pods × 2 peers.
       expect(withEntries.length).toBeLessThanOrEqual(3 * 2);
     });
+
+  it('sends a pod of the version before the frames it knows, until the pod shows it reads ' +
+    'batches, and again after their link closed', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'dsync-frames-'));
+    const ports = await freePorts(3);
+    const frames = new Map<string, unknown[]>([['n1', []], ['n2', []]]);
+    const startBare = async (i: number): Promise<PeerTransport> => {
+      const t = loopbackTransport(ids, ports, i);
+      t.onMessage((_from, payload) => frames.get(ids[i]!)!.push(payload));
+      await t.start();
+      bare.push(t);
+      return t;
+    };
+    const [n1] = await Promise.all([startBare(1), startBare(2)]);
+    nodes = [await startNode(0, ports, 1)];
+    const single = (p: unknown) => (p as { b?: unknown; m?: { from?: unknown } }).b === 1 &&
+      (p as { m: { from?: unknown } }).m.from === 'n0';
+    const batch = (p: unknown) => (p as { rb?: unknown }).rb === 1;
+    // n0 campaigns: its prevotes reach both in the single-message shape (with `b`).
+    await waitFor('n0 campaigns to n1 and n2', () =>
+      frames.get('n1')!.length > 0 && frames.get('n2')!.length > 0, 15_000);
+    expect([...frames.get('n1')!, ...frames.get('n2')!].every(single)).toBe(true);
+    // n1 sends a batch (a stale answer the core ignores): n0 sends it batches from then on.
+    const stale: Message = { type: 'prevoteResp', from: 'n1', to: 'n0', term: 0,
+      granted: false };
+    n1.send('n0', packFrame([toWireItem(0, stale)]), 'control');
+    await waitFor('n0 sends n1 batches', () => frames.get('n1')!.some(batch), 15_000);
+    expect(frames.get('n2')!.every(single)).toBe(true);
+    // n1 restarts (maybe on the version before): single frames again once the link closed.
+    await n1.close();
+    bare = bare.filter((t) => t !== n1);
+    frames.set('n1', []);
+    await startBare(1);
+    await waitFor('n0 sends the restarted n1 single frames', () =>
+      frames.get('n1')!.some(single), 15_000);
+  });
 });

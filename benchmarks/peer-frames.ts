@@ -186,6 +186,23 @@ function printTable(rows: readonly PodRow[]): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
+/** The mean over the pods of each (P, phase). */
+function meanRows(rows: readonly PodRow[]): PodRow[] {
+  const out: PodRow[] = [];
+  for (const r of rows) {
+    if (out.some((o) => o.partitions === r.partitions && o.phase === r.phase)) continue;
+    const same = rows.filter((o) => o.partitions === r.partitions && o.phase === r.phase);
+    const mean = (f: (x: PodRow) => number): number =>
+      Number((same.reduce((t, x) => t + f(x), 0) / same.length).toFixed(1));
+    out.push({ partitions: r.partitions, phase: r.phase, pod: 'mean per pod',
+      controlFramesPerSec: mean((x) => x.controlFramesPerSec),
+      bulkFramesPerSec: mean((x) => x.bulkFramesPerSec),
+      raftMessagesPerSec: mean((x) => x.raftMessagesPerSec),
+      fsyncsPerSec: mean((x) => x.fsyncsPerSec), publishesPerSec: r.publishesPerSec });
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const a = parse();
   const before = loadLine('before');
@@ -197,6 +214,8 @@ async function main(): Promise<void> {
     `${a.ratePerSec} publishes/s of 100 bytes over ${a.topics} topics, idle ` +
     `${a.idleMs / 1000} s, load ${a.durationMs / 1000} s\n`);
   printTable(rows);
+  process.stdout.write('\n');
+  printTable(meanRows(rows));
   process.stdout.write(`- ${before}; ${after}\n`);
 }
 

@@ -156,7 +156,8 @@ export class RaftHost {
 
   /** Gathers `m` into the frame for its peer and lane; the frames leave at the end of this
    * event-loop job (after its microtasks: the ready loops continue there), before any other
-   * I/O: a heartbeat is never held behind a long poll phase. */
+   * I/O: a heartbeat is never held behind a long poll phase. A peer not known to read batch
+   * frames gets each message in a frame of its own, as before (raft-frames.ts). */
   private send(to: NodeId, g: number, m: Message): void {
     if (!this.batchPeers.has(to)) {
       this.transport.send(to, singleFrame(g, m), laneOf(m));

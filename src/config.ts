@@ -7,6 +7,7 @@ import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { ordinalOf } from './discovery/membership.js';
 import { InvalidArgumentError } from './errors.js';
 
 export const SERVICES = ['lock', 'queue', 'cache'] as const;
@@ -21,6 +22,9 @@ export type ReadMode = (typeof READ_MODES)[number];
 /** How a node sends a request it cannot serve to the node that can. */
 export const FORWARD_VIAS = ['peer', 'http'] as const;
 export type ForwardVia = (typeof FORWARD_VIAS)[number];
+/** How a node finds its peers: the static `--peers` list, or the DNS of a headless Service. */
+export const DISCOVERY_MODES = ['static', 'dns'] as const;
+export type DiscoveryMode = (typeof DISCOVERY_MODES)[number];
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -63,6 +67,14 @@ export const DEFAULT_PARTITIONS = 16;
 export const DEFAULT_REPLICATION_FACTOR = 3;
 /** Most peers a static list may name. */
 export const PEERS_MAX = 64;
+/** Cluster id of a node that discovers its peers by DNS (stored beside its data at first
+ * boot; a volume of another cluster is refused). 1..63 chars of a-z, 0-9 and -. */
+export const DEFAULT_CLUSTER_ID = 'dsync';
+/** How long a node that discovers its peers waits for them to answer at start-up (the
+ * initial pods of a new cluster, or a member of an existing one), 1 s..1 h. */
+export const DEFAULT_BOOTSTRAP_TIMEOUT_MS = 300_000;
+/** DNS servers a node may be told to ask instead of the system's. */
+export const DNS_SERVERS_MAX = 8;
 /** Most URLs systemUrls may list for one service. */
 export const SYSTEM_URLS_PER_SERVICE_MAX = PEERS_MAX;
 
@@ -131,6 +143,33 @@ export interface NodeConfig {
   /** `peer` (default): a follower forwards over the peer transport; `http`: by a second HTTP
    * request to the leader (kept to compare, docs/benchmarks.md). */
   readonly forwardVia: ForwardVia;
+  /** `static` (default): the peers are `peers`. `dns`: the pods of the headless Service
+   * `dnsName` (SRV records of its `peer` and `http` ports), the Raft node id generated at
+   * first boot and kept in the data dir with `clusterId` (src/discovery/README.md). */
+  readonly discovery: DiscoveryMode;
+  /** The headless Service, e.g. `lock-headless.<ns>.svc.cluster.local` (discovery dns). */
+  readonly dnsName: string | null;
+  /** DNS servers to ask (`ip` or `ip:port`); empty: the system's resolvers. */
+  readonly dnsServers: readonly string[];
+  /** Pods of the StatefulSet: the initial members (ordinals 0..replicas-1) of a new cluster,
+   * and the wanted members when the Kubernetes API does not say (discovery dns). */
+  readonly replicas: number | null;
+  readonly clusterId: string;
+  /** This pod's name (`lock-1`: StatefulSet name and ordinal). Default: nodeId, which
+   * defaults to the host name. With discovery dns the Raft node id is generated from it. */
+  readonly podName: string;
+  /** How long start-up waits for peers to answer before it gives up (discovery dns). */
+  readonly bootstrapTimeoutMs: number;
+  /** Kubernetes namespace of the pod, for the Kubernetes API features. */
+  readonly namespace: string | null;
+  /** The pod's StatefulSet; default: podName without its ordinal. */
+  readonly statefulSet: string | null;
+  /** Follow spec.replicas of the StatefulSet through the Kubernetes API (discovery dns). */
+  readonly reconcileMembership: boolean;
+  /** The lock leader labels its pod dsync.io/role=leader through the Kubernetes API. */
+  readonly labelLeader: boolean;
+  /** Kubernetes API server URL; null: the in-cluster configuration (ServiceAccount). */
+  readonly kubernetesApiUrl: string | null;
 }
 
 export type NodeConfigField = keyof NodeConfig;
@@ -189,6 +228,23 @@ export const NODE_CONFIG_FIELDS: readonly FieldDoc[] = [
     `lease, which assumes bounded clock drift (default ${DEFAULT_READ_MODE})`),
   doc('forwardVia', `${FORWARD_VIAS.join(' | ')}: how followers forward to the leader ` +
     `(default ${DEFAULT_FORWARD_VIA})`),
+  doc('discovery', `${DISCOVERY_MODES.join(' | ')}: peers from --peers, or from the DNS of ` +
+    'a headless Service (default static)'),
+  doc('dnsName', 'headless Service to discover pods by, e.g. lock-headless.ns.svc.cluster.local'),
+  doc('dnsServers', 'DNS servers to ask, ip or ip:port, comma separated (default: the system\'s)'),
+  doc('replicas', 'pods of the StatefulSet: initial members of a new cluster, and the wanted ' +
+    'members unless --reconcile-membership reads them from Kubernetes'),
+  doc('clusterId', 'cluster id stored with the node id on the volume ' +
+    `(default ${DEFAULT_CLUSTER_ID})`),
+  doc('podName', 'this pod\'s name, <statefulset>-<ordinal> (default: the node id / host name)'),
+  doc('bootstrapTimeoutMs', 'how long start-up waits for peers ' +
+    `(default ${DEFAULT_BOOTSTRAP_TIMEOUT_MS})`),
+  doc('namespace', 'Kubernetes namespace of the pod (Kubernetes API features)'),
+  doc('statefulSet', 'the pod\'s StatefulSet (default: the pod name without its ordinal)'),
+  doc('reconcileMembership', 'follow spec.replicas of the StatefulSet through the Kubernetes API',
+    true),
+  doc('labelLeader', 'the lock leader labels its pod dsync.io/role=leader (Kubernetes API)', true),
+  doc('kubernetesApiUrl', 'Kubernetes API server URL (default: the in-cluster configuration)'),
 ];
 
 const FIELD_DOCS = new Map(NODE_CONFIG_FIELDS.map((d) => [d.field, d]));
@@ -227,6 +283,14 @@ const port = int(0, 65535);
 const host = z.string().trim().min(1).max(253).regex(/^[A-Za-z0-9.:_[\]-]+$/, 'not a host name');
 const NODE_ID_RE = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const nodeId = z.string().regex(NODE_ID_RE, 'must be 1..63 chars of a-z 0-9 . _ - (lower case)');
+const dnsLabelName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+  'must be 1..63 chars of a-z 0-9 - (a Kubernetes name)');
+const commaList = (v: unknown): unknown =>
+  typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
+const switchSchema = z.preprocess(toBool, z.boolean()).default(false);
+const DNS_SERVER_RE = /^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?)$/;
+const dnsServer = z.string().regex(DNS_SERVER_RE,
+  'must be an IP address, optionally with :port (IPv6 in brackets)');
 
 /** `[::1]:8000:7000` or `host:8000:7000`. */
 const PEER_RE = /^([^=\s]+)=(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):(\d{1,5}):(\d{1,5})$/;
@@ -314,6 +378,19 @@ const schema = z.strictObject({
   systemUrls: systemUrlsSchema.default({}),
   readMode: z.enum(READ_MODES).default(DEFAULT_READ_MODE),
   forwardVia: z.enum(FORWARD_VIAS).default(DEFAULT_FORWARD_VIA),
+  discovery: z.enum(DISCOVERY_MODES).default('static'),
+  dnsName: host.nullable().default(null),
+  dnsServers: z.preprocess(commaList, z.array(dnsServer).max(DNS_SERVERS_MAX)).default([]),
+  replicas: int(1, PEERS_MAX).nullable().default(null),
+  clusterId: dnsLabelName.default(DEFAULT_CLUSTER_ID),
+  podName: nodeId.optional(),
+  bootstrapTimeoutMs: int(1000, 3_600_000).default(DEFAULT_BOOTSTRAP_TIMEOUT_MS),
+  namespace: dnsLabelName.nullable().default(null),
+  statefulSet: dnsLabelName.nullable().default(null),
+  reconcileMembership: switchSchema,
+  labelLeader: switchSchema,
+  kubernetesApiUrl: z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL').nullable()
+    .default(null),
 });
 
 function fieldError(path: readonly PropertyKey[], message: string, got?: unknown): never {
@@ -360,8 +437,10 @@ export function parseNodeConfig(input: NodeConfigInput): NodeConfig {
     const urls = v.systemUrls[service];
     if (urls !== undefined) systemUrls[service] = urls;
   }
-  const cfg: NodeConfig = { ...v, dataDir: v.dataDir ?? join(DEFAULT_DATA_ROOT, v.nodeId),
-    systemUrls };
+  const podName = v.podName ?? v.nodeId;
+  const dataDir = v.dataDir ??
+    join(DEFAULT_DATA_ROOT, v.discovery === 'dns' ? podName : v.nodeId);
+  const cfg: NodeConfig = { ...v, dataDir, systemUrls, podName };
   checkRelations(cfg);
   return cfg;
 }
@@ -390,6 +469,50 @@ function checkRelations(cfg: NodeConfig): void {
   });
   checkDefaultToken(cfg);
   checkSystemUrls(cfg.systemUrls);
+  checkDiscovery(cfg);
+}
+
+/** What discovery by DNS and the Kubernetes API features need, and what they exclude. */
+function checkDiscovery(cfg: NodeConfig): void {
+  if (cfg.discovery === 'dns') {
+    if (cfg.dnsName === null) {
+      fieldError(['dnsName'], 'discovery dns needs the headless Service to ask, e.g. ' +
+        '--dns-name lock-headless.<namespace>.svc.cluster.local');
+    }
+    if (cfg.replicas === null) {
+      fieldError(['replicas'], 'discovery dns needs the StatefulSet\'s replica count (the ' +
+        'initial members of a new cluster), e.g. --replicas 3');
+    }
+    if (cfg.peers.length > 0) {
+      fieldError(['peers'], 'names static peers, but discovery is dns: give one or the other');
+    }
+    if (ordinalOf(cfg.podName) === null) {
+      fieldError(['podName'], 'discovery dns needs a StatefulSet pod name ending in its ' +
+        'ordinal (lock-0, lock-1, ...); set --pod-name', cfg.podName);
+    }
+  }
+  if (cfg.reconcileMembership && cfg.discovery !== 'dns') {
+    fieldError(['reconcileMembership'], 'needs --discovery dns: members are known by the node ' +
+      'ids their pods report');
+  }
+  if (cfg.labelLeader && cfg.service !== 'lock') {
+    fieldError(['labelLeader'], 'only the lock service has one leader to label');
+  }
+  if ((cfg.reconcileMembership || cfg.labelLeader) && cfg.namespace === null) {
+    fieldError(['namespace'], 'the Kubernetes API features need the pod\'s namespace: set ' +
+      'DSYNC_NAMESPACE from the downward API (metadata.namespace)');
+  }
+  if ((cfg.reconcileMembership || cfg.labelLeader) && statefulSetOf(cfg) === null) {
+    fieldError(['statefulSet'], 'cannot tell the StatefulSet from the pod name; set ' +
+      '--stateful-set', cfg.podName);
+  }
+}
+
+/** The StatefulSet of this node's pod: statefulSet, else the pod name without its ordinal. */
+export function statefulSetOf(cfg: Pick<NodeConfig, 'statefulSet' | 'podName'>): string | null {
+  if (cfg.statefulSet !== null) return cfg.statefulSet;
+  const m = /^(.+)-\d{1,9}$/.exec(cfg.podName);
+  return m?.[1] ?? null;
 }
 
 function checkSystemUrls(urls: SystemUrls): void {

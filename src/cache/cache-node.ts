@@ -9,9 +9,16 @@ import type { Logger } from 'pino';
 import { systemUrlsOf, type NodeConfig } from '../config.js';
 import { createApp } from '../http/app.js';
 import { closeServer, startServer, type RunningServer } from '../http/server.js';
+import type { NodeDiscovery } from '../discovery/node-discovery.js';
+import { StaticPeers } from '../discovery/peer-source.js';
 import type { Metrics } from '../observability/metrics.js';
+import { runShutdownSteps, type ShutdownStep } from '../observability/shutdown.js';
 import { HashRing } from '../ring/hash-ring.js';
 import { nodePeerTransport } from '../runtime/node-transport.js';
+import {
+  checkShutdownBudget, SHUTDOWN_DRAIN_MS, SHUTDOWN_HTTP_MS, SHUTDOWN_PEERS_MS, SHUTDOWN_REFUSE_MS,
+  SHUTDOWN_STORAGE_MS, shutdownStep,
+} from '../runtime/shutdown-budget.js';
 import type { PeerTransport } from '../transport/peer-transport.js';
 import { createCacheMetrics } from './cache-metrics.js';
 import { registerCacheRoutes } from './cache-routes.js';
@@ -32,17 +39,21 @@ export interface RunningCacheNode {
   readonly shell: CacheShell;
   readonly server: RunningServer;
   readonly incarnation: number;
+  /** The graceful shutdown, in order, each step bounded (what SIGTERM runs). */
+  shutdownSteps(): readonly ShutdownStep[];
   stop(): Promise<void>;
 }
 
-export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: Metrics):
+export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: Metrics,
+  discovery: NodeDiscovery = { peers: new StaticPeers(cfg), dns: null }):
   Promise<RunningCacheNode> {
   const memberIds = cfg.peers.length > 0 ? cfg.peers.map((p) => p.id) : [cfg.nodeId];
   const ring = new HashRing(memberIds);
   if (!ring.hasNode(cfg.nodeId)) ring.addNode(cfg.nodeId);
   const { incarnation, record } = nextIncarnation(cfg.dataDir);
   const transport = nodePeerTransport(cfg, logger,
-    { sendQueueBytesMax: CACHE_SEND_QUEUE_BYTES_MAX, frameBytesMax: CACHE_FRAME_BYTES_MAX });
+    { sendQueueBytesMax: CACHE_SEND_QUEUE_BYTES_MAX, frameBytesMax: CACHE_FRAME_BYTES_MAX },
+    discovery.peers);
   let shell: CacheShell | null = null;
   const cacheMetrics = createCacheMetrics(metrics.registry, () => {
     if (shell === null) throw new Error('cache metrics scraped before start');
@@ -88,20 +99,32 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
     incarnationRecord: record,
     store: cfg.redisUrl === null ? 'embedded' : 'redis', writePolicy: cfg.writePolicy },
   'cache node started');
-  return {
-    shell: live, server, incarnation,
-    stop: async () => {
+  const steps = checkShutdownBudget([
+    shutdownStep('refuse new requests, fail readiness', SHUTDOWN_REFUSE_MS, () => {
       draining = true;
-      await closeServer(server.server);
+    }),
+    shutdownStep('close the HTTP server', SHUTDOWN_HTTP_MS, async () => {
+      await closeServer(server.server, SHUTDOWN_HTTP_MS - 500);
       await closeApp();
+    }),
+    // Every copy and dirty line handed back: the homes write dirty values to the store.
+    shutdownStep('flush dirty lines and hand copies back', SHUTDOWN_DRAIN_MS, async () => {
       const drained = await live.drain(CACHE_DRAIN_TIMEOUT_MS);
       logger.info({ drained, stats: live.stats() }, drained ? 'cache drained'
         : 'cache drain timed out: some copies or dirty lines were not handed back');
       live.stop();
       if (drained) recordIncarnation(cfg.dataDir, incarnation, true);
+    }),
+    shutdownStep('close the backing store', SHUTDOWN_STORAGE_MS, () => store.close()),
+    shutdownStep('close peer connections', SHUTDOWN_PEERS_MS, async () => {
       await transport.close();
-      await store.close();
-    },
+      await discovery.peers.close();
+    }),
+  ]);
+  return {
+    shell: live, server, incarnation,
+    shutdownSteps: () => steps,
+    stop: async () => { await runShutdownSteps(steps, logger); },
   };
 }
 

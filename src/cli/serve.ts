@@ -2,8 +2,13 @@
 // The server modules are loaded only when a node really starts, so that the client commands
 // of the same CLI (`dsync lock …`) start fast.
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import type { NodeConfig } from '../config.js';
 import { addNodeConfigOptions, loadNodeConfig, usesDefaultClusterToken } from '../config.js';
+import type { NodeDiscovery } from '../discovery/node-discovery.js';
 import { DsyncError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ShutdownStep } from '../observability/shutdown.js';
 
 /** Exit when the parent process goes away (set by test harnesses and supervisors that want
  * no orphaned nodes if they are killed). Checked once a second. */
@@ -30,41 +35,70 @@ export function addServeCommand(program: Command): void {
       if (err instanceof DsyncError) program.error(`dsync serve: ${err.message}`, { exitCode: 2 });
       throw err;
     }
+    const { withIdentity, openNodeDiscovery } = await import('../discovery/node-discovery.js');
+    let identity;
+    try {
+      ({ cfg, identity } = await withIdentity(cfg));
+    } catch (err) {
+      // Another cluster's volume, or an identity file that is not ours: a person must look.
+      if (err instanceof DsyncError) program.error(`dsync serve: ${err.message}`, { exitCode: 2 });
+      throw err;
+    }
     const { createLogger } = await import('../observability/logger.js');
     const { createMetrics } = await import('../observability/metrics.js');
     const { DEFAULT_SHUTDOWN_SIGNALS, onShutdown } = await import('../observability/shutdown.js');
     const logger = createLogger({ level: cfg.logLevel, node: cfg.nodeId, service: cfg.service });
-    if (usesDefaultClusterToken(cfg)) {
-      // Config validation refused it on a non-loopback address unless the operator insisted.
-      logger.warn(cfg.insecureAllowDefaultToken
-        ? 'INSECURE: the built-in cluster token on a reachable address lets anyone who reaches ' +
-          'the peer port join; set DSYNC_CLUSTER_TOKEN to a secret'
-        : 'using the built-in cluster token (loopback only): set DSYNC_CLUSTER_TOKEN before ' +
-          'listening on any other address');
+    if (identity !== null) {
+      logger.info({ pod: cfg.podName, clusterId: cfg.clusterId, created: identity.created,
+        adopted: identity.adopted }, identity.created ? 'first boot: node id generated'
+        : 'node id read from the volume');
     }
+    warnAboutToken(cfg, logger);
     const metrics = createMetrics(cfg.nodeId, cfg.service);
     const { installFaultPolicy } = await import('../observability/process-faults.js');
     installFaultPolicy(logger, metrics.registry);
     exitWithParent();
-    if (cfg.service === 'cache') {
-      const { startCacheNode } = await import('../cache/cache-node.js');
-      const node = await startCacheNode(cfg, logger, metrics);
-      // Draining hands every copy and dirty line back; it has its own deadline inside.
-      onShutdown(DEFAULT_SHUTDOWN_SIGNALS,
-        [{ name: 'drain and stop cache node', run: () => node.stop(), timeoutMs: 20_000 }],
-        { logger });
-      return;
+    const discovery = openNodeDiscovery(cfg, identity, logger);
+    if (cfg.dnsServers.length > 0 && discovery.peers.lookup !== undefined) {
+      // Pod names that only the configured DNS servers know: every HTTP client of this
+      // process (fetch, undici) resolves through them too.
+      const { Agent, setGlobalDispatcher } = await import('undici');
+      setGlobalDispatcher(new Agent({ connect: { lookup: discovery.peers.lookup } }));
     }
-    if (cfg.service === 'queue') {
-      const { startQueueNode } = await import('../queue/queue-node.js');
-      const node = await startQueueNode(cfg, logger, metrics);
-      onShutdown(DEFAULT_SHUTDOWN_SIGNALS,
-        [{ name: 'stop queue node', run: () => node.stop(), timeoutMs: 15_000 }], { logger });
-      return;
+    let node: { shutdownSteps(): readonly ShutdownStep[] };
+    try {
+      node = await startNode(cfg, logger, metrics, discovery);
+    } catch (err) {
+      if (err instanceof DsyncError && err.code === 'INVALID_ARGUMENT') {
+        logger.fatal({ err }, 'cannot start');
+        program.error(`dsync serve: ${err.message}`, { exitCode: 2 });
+      }
+      throw err;
     }
-    const { startLockNode } = await import('../lock/lock-node.js');
-    const node = await startLockNode(cfg, logger, metrics);
-    onShutdown(DEFAULT_SHUTDOWN_SIGNALS,
-      [{ name: 'stop lock node', run: () => node.stop(), timeoutMs: 15_000 }], { logger });
+    onShutdown(DEFAULT_SHUTDOWN_SIGNALS, node.shutdownSteps(), { logger });
   });
+}
+
+async function startNode(cfg: NodeConfig, logger: Logger, metrics: Metrics,
+  discovery: NodeDiscovery): Promise<{ shutdownSteps(): readonly ShutdownStep[] }> {
+  if (cfg.service === 'cache') {
+    const { startCacheNode } = await import('../cache/cache-node.js');
+    return startCacheNode(cfg, logger, metrics, discovery);
+  }
+  if (cfg.service === 'queue') {
+    const { startQueueNode } = await import('../queue/queue-node.js');
+    return startQueueNode(cfg, logger, metrics, discovery);
+  }
+  const { startLockNode } = await import('../lock/lock-node.js');
+  return startLockNode(cfg, logger, metrics, discovery);
+}
+
+function warnAboutToken(cfg: NodeConfig, logger: Logger): void {
+  if (!usesDefaultClusterToken(cfg)) return;
+  // Config validation refused it on a non-loopback address unless the operator insisted.
+  logger.warn(cfg.insecureAllowDefaultToken
+    ? 'INSECURE: the built-in cluster token on a reachable address lets anyone who reaches ' +
+      'the peer port join; set DSYNC_CLUSTER_TOKEN to a secret'
+    : 'using the built-in cluster token (loopback only): set DSYNC_CLUSTER_TOKEN before ' +
+      'listening on any other address');
 }

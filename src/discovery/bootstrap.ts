@@ -3,7 +3,9 @@
 // Pods of a StatefulSet start in parallel (podManagementPolicy Parallel) with generated node
 // ids, so the initial voters are the ids that the initial ordinals 0..replicas-1 report; a
 // new cluster is bootstrapped only when the node's data dir is empty and no peer answers with
-// an existing cluster.
+// an existing cluster. Pods decide at slightly different moments, so a pod may hear from a
+// peer that has just bootstrapped with it among the voters: it then starts as that voter
+// (the same configuration), never as a newcomer waiting to be added.
 
 /** What one peer said when asked (`null`: it has not answered yet). */
 export interface PeerAnswer {
@@ -15,6 +17,8 @@ export interface PeerAnswer {
     readonly clusterId: string;
     /** It holds Raft state: a cluster exists (or existed) there. */
     readonly hasCluster: boolean;
+    /** The voters of its configuration (with hasCluster). */
+    readonly voters?: readonly string[];
   };
 }
 
@@ -33,7 +37,10 @@ export interface BootstrapInput {
 export type BootstrapDecision =
   | { readonly kind: 'recover' }
   | { readonly kind: 'bootstrap'; readonly voters: readonly string[] }
-  | { readonly kind: 'join'; readonly members: readonly string[] }
+  /** Join as a new member: start outside `voters` (what a member reported) and wait for the
+   * leader to add this node. */
+  | { readonly kind: 'join'; readonly members: readonly string[];
+    readonly voters: readonly string[] }
   | { readonly kind: 'wait'; readonly reason: string }
   | { readonly kind: 'refuse'; readonly reason: string };
 
@@ -46,8 +53,14 @@ export function decideBootstrap(input: BootstrapInput): BootstrapDecision {
       `"${foreign.a.clusterId}", not "${input.clusterId}": two clusters share one headless ` +
       'Service; give them different names or namespaces' };
   }
-  const members = answered.filter((p) => p.a.hasCluster).map((p) => p.a.nodeId);
-  if (members.length > 0) return { kind: 'join', members };
+  const holders = answered.filter((p) => p.a.hasCluster);
+  const mine = holders.find((p) => p.a.voters?.includes(input.nodeId) === true);
+  if (mine !== undefined) return { kind: 'bootstrap', voters: [...mine.a.voters!].sort() };
+  const members = holders.map((p) => p.a.nodeId);
+  if (members.length > 0) {
+    const reported = holders.find((p) => (p.a.voters?.length ?? 0) > 0)?.a.voters ?? members;
+    return { kind: 'join', members, voters: [...reported].sort() };
+  }
   if (input.ordinal >= input.initialReplicas) {
     return { kind: 'wait', reason: `ordinal ${input.ordinal} is beyond the initial ` +
       `${input.initialReplicas} and no peer holds a cluster yet to join` };

@@ -18,9 +18,11 @@ export const MEMBERS_POLL_MS_MAX = 2000;
 export const MEMBERS_MAX = 64;
 
 export interface HeadlessServiceOptions {
+  /** The Service's full DNS name (`lock-headless.<ns>.svc.<domain>`), or the three parts. */
+  readonly serviceName?: string;
   /** Name of the headless Service, e.g. `lock-headless`. */
-  readonly headless: string;
-  readonly namespace: string;
+  readonly headless?: string;
+  readonly namespace?: string;
   /** The cluster's DNS domain (default cluster.local). */
   readonly clusterDomain?: string;
   /** Named port whose SRV records list the members (default `peer`). */
@@ -51,15 +53,23 @@ export class DiscoveryError extends DsyncError {
 export class HeadlessServiceDns {
   private readonly resolver: Resolver;
   readonly serviceName: string;
-  private readonly srvName: string;
+  private readonly portName: string;
 
   constructor(readonly opts: HeadlessServiceOptions) {
     this.resolver = new Resolver({ timeout: opts.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
       tries: 2 });
     if (opts.servers !== undefined) this.resolver.setServers([...opts.servers]);
-    this.serviceName = `${opts.headless}.${opts.namespace}.svc.${opts.clusterDomain ??
-      'cluster.local'}`;
-    this.srvName = `_${opts.portName ?? 'peer'}._tcp.${this.serviceName}`;
+    const parts = opts.headless !== undefined && opts.namespace !== undefined
+      ? `${opts.headless}.${opts.namespace}.svc.${opts.clusterDomain ?? 'cluster.local'}`
+      : undefined;
+    const name = (opts.serviceName ?? parts)?.replace(/\.$/, '');
+    if (name === undefined) throw new Error('HeadlessServiceDns needs a service name');
+    this.serviceName = name;
+    this.portName = opts.portName ?? 'peer';
+  }
+
+  private srvName(portName: string): string {
+    return `_${portName}._tcp.${this.serviceName}`;
   }
 
   /** The stable DNS name of a pod of this Service. */
@@ -67,19 +77,21 @@ export class HeadlessServiceDns {
     return `${pod}.${this.serviceName}`;
   }
 
-  /** The members the SRV records list now, sorted by pod name; [] when there is none yet. */
-  async members(): Promise<Member[]> {
+  /** The members the SRV records of a named port (default: the configured one) list now,
+   * sorted by pod name; [] when there is none yet. */
+  async members(portName = this.portName): Promise<Member[]> {
+    const srvName = this.srvName(portName);
     let records;
     try {
-      records = await this.resolver.resolveSrv(this.srvName);
+      records = await this.resolver.resolveSrv(srvName);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOTFOUND' || code === 'ENODATA') return [];
-      throw new DiscoveryError(`DNS lookup of ${this.srvName} failed (${code ?? String(err)}); ` +
+      throw new DiscoveryError(`DNS lookup of ${srvName} failed (${code ?? String(err)}); ` +
         'check that the headless Service exists and cluster DNS answers', err);
     }
     if (records.length > MEMBERS_MAX) {
-      throw new DiscoveryError(`${this.srvName} lists ${records.length} members, more than ` +
+      throw new DiscoveryError(`${srvName} lists ${records.length} members, more than ` +
         `${MEMBERS_MAX}: is it the right Service?`);
     }
     return records.map((r) => {
@@ -98,7 +110,8 @@ export class HeadlessServiceDns {
       const seen = await this.members();
       if (seen.length >= count) return seen;
       if (Date.now() + pauseMs > deadline || signal?.aborted === true) {
-        throw new DiscoveryError(`${this.srvName} lists ${seen.length} of ${count} members ` +
+        throw new DiscoveryError(`${this.srvName(this.portName)} lists ${seen.length} of ` +
+          `${count} members ` +
           `after ${timeoutMs} ms (${seen.map((m) => m.pod).join(', ') || 'none'}); are the ` +
           'other pods scheduled?');
       }

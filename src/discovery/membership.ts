@@ -61,6 +61,14 @@ export function ordinalOf(pod: string): number | null {
   return m === null ? null : Number(m[1]);
 }
 
+/** The pod a node id was generated in (`lock-1-3fa9c2d1` → lock-1, identity.ts), or that it
+ * is (`lock-1`: data written before identities), for the pods of one StatefulSet; else null. */
+export function podOfNodeId(nodeId: string, statefulSet: string): string | null {
+  if (!nodeId.startsWith(`${statefulSet}-`)) return null;
+  const m = /^(\d{1,9})(-[0-9a-f]{8})?$/.exec(nodeId.slice(statefulSet.length + 1));
+  return m === null ? null : `${statefulSet}-${Number(m[1])}`;
+}
+
 const decision = (action: ReconcileAction, warning: string | null = null): ReconcileDecision =>
   ({ action, warning });
 

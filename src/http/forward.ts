@@ -3,6 +3,7 @@
 // keeps connections warm. A forwarded request is marked, and a node never forwards a marked
 // request again: when two nodes disagree about who leads (an election in progress), the
 // request fails fast with a retryable 503 instead of bouncing between them until it times out.
+import type { LookupFunction } from 'node:net';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { Context } from 'koa';
@@ -37,6 +38,8 @@ export interface ForwarderOptions {
   readonly responseBytesMax?: number;
   readonly peersMax?: number;
   readonly metrics?: HttpMetrics;
+  /** Resolves peers' host names on every connect (discovery dns); default: the OS. */
+  readonly lookup?: LookupFunction;
 }
 
 export interface ForwardRequest {
@@ -178,7 +181,8 @@ export class Forwarder {
       if (this.pools.size >= this.peersMax) this.evictOldest();
       pool = new Pool(origin, {
         connections: this.connectionsPerPeer,
-        connect: { timeout: Math.min(this.opts.timeoutMs, DEFAULT_FORWARD_CONNECT_TIMEOUT_MS) },
+        connect: { timeout: Math.min(this.opts.timeoutMs, DEFAULT_FORWARD_CONNECT_TIMEOUT_MS),
+          ...(this.opts.lookup === undefined ? {} : { lookup: this.opts.lookup }) },
       });
       this.pools.set(origin, pool);
     }

@@ -12,6 +12,7 @@
 // sending node's id from the transport handshake), so it is never forwarded again.
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { LookupFunction } from 'node:net';
 import type { Context } from 'koa';
 import { assert } from '../assert.js';
 import type { ForwardVia } from '../config.js';
@@ -72,6 +73,8 @@ export interface ForwardingOptions {
   /** Connections of the HTTP forwarder to one peer (`via: 'http'`); its default otherwise. */
   readonly httpConnectionsPerPeer?: number;
   readonly metrics?: HttpMetrics;
+  /** Resolves peers' host names on every connect of the HTTP forwarder (discovery dns). */
+  readonly lookup?: LookupFunction;
 }
 
 /** The forwarding of a lock or queue node: `forwardTo` is what its routes call. */
@@ -82,7 +85,8 @@ export function createForwarding(o: ForwardingOptions): Forwarding {
   const http = o.via === 'http' ? new Forwarder({ nodeId: o.nodeId, timeoutMs: o.timeoutMs,
     ...(o.metrics === undefined ? {} : { metrics: o.metrics }),
     ...(o.httpConnectionsPerPeer === undefined ? {}
-      : { connectionsPerPeer: o.httpConnectionsPerPeer }) }) : null;
+      : { connectionsPerPeer: o.httpConnectionsPerPeer }),
+    ...(o.lookup === undefined ? {} : { lookup: o.lookup }) }) : null;
   const forwardTo: ForwardTo = http === null ? peer.forwardTo : async (ctx, nodeId, timeoutMs) => {
     const url = o.peerUrl(nodeId);
     if (url === undefined) {

@@ -121,6 +121,13 @@ async function runWithDeadline(
   }
 }
 
+/** Runs the steps in order, each under its own timeout; 0 when all succeeded, else 1. Used
+ * by the signal handler and by a node's own stop(). */
+export async function runShutdownSteps(steps: readonly ShutdownStep[], log: Logger):
+  Promise<number> {
+  return runSteps(steps, log);
+}
+
 async function runSteps(steps: readonly ShutdownStep[], log: Logger): Promise<number> {
   let failed = 0;
   for (const step of steps) {

@@ -16,12 +16,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { xxh64 } from '@node-rs/xxhash';
+import { BOOTSTRAP_FILE, openConfigRecord } from '../discovery/config-record.js';
 import { DsyncError, InvalidArgumentError } from '../errors.js';
 import type { ClusterConfig, NodeId } from '../raft/types.js';
 import { type FsSync, writeFileDurably } from '../storage/fs-sync.js';
 
 export const QUEUE_CLUSTER_FILE = 'queue-cluster.json';
-export const BOOTSTRAP_FILE = 'bootstrap.json';
 const RECORD_VERSION = 1;
 /** Largest record read back: anything bigger is not ours. */
 const RECORD_BYTES_MAX = 64 * 1024;
@@ -81,27 +81,11 @@ export async function writeClusterRecord(dataDir: string, partitions: number, po
   await writeFileDurably(dataDir, QUEUE_CLUSTER_FILE, `${JSON.stringify(rec, null, 2)}\n`, sync);
 }
 
-function isConfig(v: unknown): v is ClusterConfig {
-  const c = v as { voters?: unknown; learners?: unknown } | null;
-  const ids = (x: unknown): boolean => Array.isArray(x) && x.every((i) => typeof i === 'string');
-  return typeof c === 'object' && c !== null && ids(c.voters) && ids(c.learners) &&
-    (c.voters as unknown[]).length > 0;
-}
-
 /** The configuration partition `p`'s group starts from: the one recorded when it was
  * created, else `initial` (recorded now, before the group writes anything). */
-export async function partitionBootstrap(dataDir: string, p: number, initial: ClusterConfig,
+export function partitionBootstrap(dataDir: string, p: number, initial: ClusterConfig,
   sync: FsSync): Promise<ClusterConfig> {
-  const dir = partitionDir(dataDir, p);
-  const path = join(dir, BOOTSTRAP_FILE);
-  if (existsSync(path)) {
-    const c = await readJson(path);
-    if (!isConfig(c)) throw new DsyncError('INVALID_ARGUMENT', `${path} is not a configuration`);
-    return { voters: [...c.voters], learners: [...c.learners] };
-  }
-  await mkdir(dir, { recursive: true });
-  await writeFileDurably(dir, BOOTSTRAP_FILE, `${JSON.stringify(initial)}\n`, sync);
-  return initial;
+  return openConfigRecord(partitionDir(dataDir, p), initial, sync);
 }
 
 /** Moves a partition this pod was removed from out of the way (kept for an operator to

@@ -72,3 +72,18 @@ function changeOrThrow(f: () => { index: number }): { index: number } {
       'retry once the pending change has committed', { retryable: true });
   }
 }
+
+/** A member of a service without one Raft group (the queue's pods, the cache's ring). */
+export interface ServiceMember {
+  readonly id: string;
+  readonly url: string | null;
+}
+
+/** GET /v1/cluster of a service without one leader: the pods it knows, so that the SDK and
+ * `dsync status` find every pod from one URL (`leader` is null: any pod serves). */
+export function registerMembersRoute(router: AppRouter, members: () => readonly ServiceMember[]):
+  void {
+  router.get('/v1/cluster', (ctx) => {
+    ctx.body = { leader: null, members: members().map((m) => ({ ...m, role: 'member' })) };
+  });
+}

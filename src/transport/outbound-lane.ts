@@ -130,6 +130,7 @@ export class OutboundLane {
       host: this.address.host,
       port: this.address.port,
       writableHighWaterMark: SOCKET_WRITE_HIGH_WATER_BYTES,
+      ...(this.opts.lookup === undefined ? {} : { lookup: this.opts.lookup }),
     };
     const socket = net.connect(connectOpts);
     this.socket = socket;

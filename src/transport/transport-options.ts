@@ -1,5 +1,6 @@
 // Options of the peer transport, documented where declared, validated once at start-up.
 
+import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import { InvalidArgumentError } from '../errors.js';
 import { FRAME_BYTES_LIMIT } from './frame-codec.js';
@@ -64,10 +65,16 @@ export interface TransportOptions {
    * under the same DNS name, waits for a reconnect. Default DEFAULT_WRITE_STALL_MS.
    */
   writeStallMs?: number;
+  /**
+   * Resolves a peer's host name on every dial (net.connect's `lookup`). Pods of a
+   * StatefulSet keep their DNS names but not their IPs, so a redial must ask DNS again, not a
+   * cache (src/discovery/dns.ts). Default: the OS resolver.
+   */
+  lookup?: LookupFunction;
 }
 
-export type ResolvedTransportOptions = Required<Omit<TransportOptions, 'logger'>> &
-  Pick<TransportOptions, 'logger'>;
+export type ResolvedTransportOptions = Required<Omit<TransportOptions, 'logger' | 'lookup'>> &
+  Pick<TransportOptions, 'logger' | 'lookup'>;
 
 function checkInt(field: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
@@ -128,5 +135,6 @@ export function parseTransportOptions(opts: TransportOptions): ResolvedTransport
       DURATION_MS_MAX),
   };
   if (opts.logger !== undefined) resolved.logger = opts.logger;
+  if (opts.lookup !== undefined) resolved.lookup = opts.lookup;
   return resolved;
 }

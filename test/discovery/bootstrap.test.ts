@@ -33,17 +33,33 @@ describe('start-up decision', () => {
 
   it('joins when a peer already holds the cluster (an empty volume under an old name)', () => {
     expect(decideBootstrap({ ...base, peers: [peer(1, true), peer(2, true)] }))
-      .toEqual({ kind: 'join', members: ['lock-1-id', 'lock-2-id'] });
+      .toEqual({ kind: 'join', members: ['lock-1-id', 'lock-2-id'],
+        voters: ['lock-1-id', 'lock-2-id'] });
     expect(decideBootstrap({ ...base, peers: [peer(1, true), silent(2)] }))
-      .toEqual({ kind: 'join', members: ['lock-1-id'] });
+      .toEqual({ kind: 'join', members: ['lock-1-id'], voters: ['lock-1-id'] });
   });
+
+  it('joins with the voters a member reports, and starts as a voter when it is one of them',
+    () => {
+      const holder = (ordinal: number, voters: string[]): PeerAnswer => ({ name: `lock-${ordinal}`,
+        ordinal, answer: { nodeId: `lock-${ordinal}-id`, clusterId: 'prod', hasCluster: true,
+          voters } });
+      // lock-1 bootstrapped a moment earlier with lock-0 among the voters: lock-0 is a voter.
+      expect(decideBootstrap({ ...base, peers: [holder(1, ['lock-2-id', 'lock-1-id',
+        'lock-0-id']), peer(2)] }))
+        .toEqual({ kind: 'bootstrap', voters: ['lock-0-id', 'lock-1-id', 'lock-2-id'] });
+      // A new id (an empty volume under an old name) is not among them: it joins.
+      expect(decideBootstrap({ ...base, nodeId: 'lock-0-new', peers: [holder(1, ['lock-0-id',
+        'lock-1-id', 'lock-2-id']), silent(2)] })).toEqual({ kind: 'join', members: ['lock-1-id'],
+        voters: ['lock-0-id', 'lock-1-id', 'lock-2-id'] });
+    });
 
   it('a pod beyond the initial replicas never bootstraps: it waits, then joins', () => {
     const newcomer = { ...base, nodeId: 'lock-3-id', ordinal: 3 };
     expect(decideBootstrap({ ...newcomer, peers: [peer(0), peer(1), peer(2)] }))
       .toMatchObject({ kind: 'wait' });
     expect(decideBootstrap({ ...newcomer, peers: [peer(0, true), silent(1), silent(2)] }))
-      .toEqual({ kind: 'join', members: ['lock-0-id'] });
+      .toEqual({ kind: 'join', members: ['lock-0-id'], voters: ['lock-0-id'] });
   });
 
   it('refuses when a peer belongs to another cluster', () => {

@@ -9,6 +9,7 @@ const PROCESS_TESTS = [
   'test/cache/cache-*.test.ts',
   'test/queue/queue-*.test.ts',
   'test/docker/**/*.test.ts',
+  'test/discovery/pods-*.test.ts',
   'test/k6/k6-smoke.test.ts',
   'test/ui/**/*.test.ts',
 ];

@@ -21,6 +21,8 @@ import { WantedReplicas } from './replicas.js';
 
 /** Pause between two looks at whether a departing pod has been removed. */
 const LEAVE_POLL_MS = 100;
+/** How long SIGTERM waits to read spec.replicas once more (is this pod scaled away?). */
+export const REREAD_REPLICAS_MS = 800;
 
 /** The Kubernetes API client of a node: the configured server, else the in-cluster one. */
 export function kubernetesApiOf(cfg: NodeConfig): KubernetesApi {
@@ -35,7 +37,8 @@ export class GroupMembership {
   private readonly labeler: LeaderLabeler | null;
 
   constructor(private readonly cfg: NodeConfig, private readonly group: RaftGroup,
-    private readonly dns: DnsDiscovery | null, logger: Logger, registry: Registry) {
+    private readonly dns: DnsDiscovery | null, private readonly logger: Logger,
+    registry: Registry) {
     this.wanted = new WantedReplicas(cfg.replicas ?? 1);
     const api = cfg.reconcileMembership || cfg.labelLeader ? kubernetesApiOf(cfg) : null;
     const sts = statefulSetOf(cfg);
@@ -69,9 +72,11 @@ export class GroupMembership {
     return pod === null || (ordinalOf(pod) ?? Infinity) < this.wanted.get();
   }
 
-  /** Stops reconciling, and clears the leader label (bounded). */
+  /** Stops reconciling, reads spec.replicas once more (the watch may not have seen the
+   * scale-down that deletes this pod yet), and clears the leader label (bounded). */
   async stopFollowing(): Promise<void> {
     this.reconciler?.stop();
+    await this.wanted.reread(REREAD_REPLICAS_MS, this.logger);
     this.wanted.stop();
     await this.labeler?.stop();
   }

@@ -8,7 +8,7 @@ import type { NodeConfig } from '../config.js';
 import {
   electionTimeoutMs, leaderLeaseExtensionMs, statefulSetOf, systemUrlsOf,
 } from '../config.js';
-import { kubernetesApiOf } from '../discovery/group-membership.js';
+import { kubernetesApiOf, REREAD_REPLICAS_MS } from '../discovery/group-membership.js';
 import { ordinalOf } from '../discovery/membership.js';
 import {
   decideNodeStart, identityHealth, type NodeDiscovery,
@@ -29,7 +29,8 @@ import { RaftHost } from '../runtime/raft-host.js';
 import { raftObserver } from '../runtime/raft-observer.js';
 import {
   checkShutdownBudget, closeAfterFailedStart, SHUTDOWN_HANDOVER_MS_MAX, SHUTDOWN_HTTP_MS,
-  SHUTDOWN_LEAVE_MS, SHUTDOWN_PEERS_MS, SHUTDOWN_REFUSE_MS, SHUTDOWN_STORAGE_MS, shutdownStep,
+  SHUTDOWN_LABEL_MS, SHUTDOWN_LEAVE_MS, SHUTDOWN_PEERS_MS, SHUTDOWN_REFUSE_MS,
+  SHUTDOWN_STORAGE_MS, shutdownStep,
 } from '../runtime/shutdown-budget.js';
 import { FsSync } from '../storage/fs-sync.js';
 import { EXTEND_LEASES_MS_MAX } from './partition-limits.js';
@@ -237,10 +238,11 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
   const steps = checkShutdownBudget([
     shutdownStep('refuse new requests, fail readiness', SHUTDOWN_REFUSE_MS, () => {
       phase.draining = true;
-      pods?.stop();
       clearInterval(dutyTimer);
       service.stop();
     }),
+    // Is this pod scaled away? Then the placement without it is what the partitions follow.
+    shutdownStep('stop following the StatefulSet', SHUTDOWN_LABEL_MS, () => pods?.stop()),
     shutdownStep('hand leadership of every partition over', SHUTDOWN_HANDOVER_MS_MAX, () =>
       handOverLeadership([...hosted.values()].map((h) => h.group), logger,
         Math.min(electionTimeoutMs(cfg) * 2, SHUTDOWN_HANDOVER_MS_MAX - 100),
@@ -277,7 +279,7 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
 /** With discovery dns: follows the wanted pods (spec.replicas or --replicas) as they answer. */
 function followPods(cfg: NodeConfig, d: NodeDiscovery, layout: QueueLayout, sync: FsSync,
   logger: Logger, changed: () => Promise<void>):
-  { stop(): void; scaledAway(): boolean } | null {
+  { stop(): Promise<void>; scaledAway(): boolean } | null {
   if (d.dns === null) return null;
   const wanted = new WantedReplicas(cfg.replicas ?? 1);
   const sts = statefulSetOf(cfg) ?? d.dns.statefulSet;
@@ -292,7 +294,12 @@ function followPods(cfg: NodeConfig, d: NodeDiscovery, layout: QueueLayout, sync
   const timer = setInterval(() => void follower.check(), DISCOVERY_REFRESH_MS);
   void follower.check();
   return {
-    stop: () => { clearInterval(timer); wanted.stop(); },
+    stop: async () => {
+      clearInterval(timer);
+      await wanted.reread(REREAD_REPLICAS_MS, logger);
+      await follower.check();
+      wanted.stop();
+    },
     scaledAway: () => (ordinalOf(cfg.podName) ?? 0) >= wanted.get(),
   };
 }

@@ -15,7 +15,9 @@ import { assert } from '../assert.js';
 import { DEFAULT_SHUTDOWN_DEADLINE_MS, type ShutdownStep } from '../observability/shutdown.js';
 
 export const SHUTDOWN_REFUSE_MS = 500;
-export const SHUTDOWN_LABEL_MS = 2500;
+/** Read spec.replicas once more (group-membership.ts, 800 ms), clear the leader label
+ * (leader-label.ts, 2 s). */
+export const SHUTDOWN_LABEL_MS = 3000;
 /** Longest wait for leadership transfers (two election timeouts, capped at this). */
 export const SHUTDOWN_HANDOVER_MS_MAX = 5000;
 export const SHUTDOWN_LEAVE_MS = 6000;

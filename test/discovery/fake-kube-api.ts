@@ -40,6 +40,11 @@ export class FakeKubeApi {
   /** Scales the StatefulSet: every open watch gets a MODIFIED event. */
   scale(replicas: number): void {
     this.replicas = replicas;
+    for (let i = 0; i < replicas; i++) {
+      if (!this.pods.has(`${this.statefulSet}-${i}`)) {
+        this.pods.set(`${this.statefulSet}-${i}`, { labels: {} });
+      }
+    }
     const line = `${JSON.stringify({ type: 'MODIFIED', object: this.stsObject() })}\n`;
     for (const w of this.watchers) w.write(line);
   }

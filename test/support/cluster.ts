@@ -17,6 +17,9 @@ export interface NodeSpec {
   readonly httpPort: number;
   readonly peerPort: number;
   readonly dataDir: string;
+  /** The loopback address the node listens on (default 127.0.0.1); pods of a headless
+   * Service share their ports, so each gets an address of its own (127.0.0.0/8). */
+  readonly host?: string;
 }
 
 export interface HealthBody {
@@ -40,7 +43,7 @@ export class ClusterNode {
   ) {}
 
   get id(): string { return this.spec.id; }
-  get url(): string { return `http://127.0.0.1:${this.spec.httpPort}`; }
+  get url(): string { return `http://${this.spec.host ?? '127.0.0.1'}:${this.spec.httpPort}`; }
   get pid(): number | undefined { return this.proc?.pid; }
   get running(): boolean {
     return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;

@@ -14,6 +14,7 @@ import { StaticPeers } from '../discovery/peer-source.js';
 import type { Metrics } from '../observability/metrics.js';
 import { runShutdownSteps, type ShutdownStep } from '../observability/shutdown.js';
 import { HashRing } from '../ring/hash-ring.js';
+import { registerMembersRoute } from '../runtime/cluster-routes.js';
 import { nodePeerTransport } from '../runtime/node-transport.js';
 import {
   checkShutdownBudget, SHUTDOWN_DRAIN_MS, SHUTDOWN_HTTP_MS, SHUTDOWN_PEERS_MS, SHUTDOWN_REFUSE_MS,
@@ -80,6 +81,7 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
   await transport.start();
   live.start();
   let draining = false;
+  const selfUrl = discovery.peers.urlOf(cfg.nodeId) ?? `http://${cfg.httpHost}:${cfg.httpPort}`;
   const { app, close: closeApp } = createApp({
     service: 'cache', nodeId: cfg.nodeId, logger, metrics, bodyBytesMax: cfg.bodyBytesMax,
     systemUrls: systemUrlsOf(cfg),
@@ -91,8 +93,12 @@ export async function startCacheNode(cfg: NodeConfig, logger: Logger, metrics: M
       }
       return ring.size > 0 ? { ok: true } : { ok: false, reason: 'no cache peers known' };
     },
-    routes: (router) => registerCacheRoutes(router, { shell: live,
-      flushTimeoutMs: cfg.requestTimeoutMs }),
+    routes: (router) => {
+      registerCacheRoutes(router, { shell: live, flushTimeoutMs: cfg.requestTimeoutMs });
+      // The ring's members, so that the SDK and `dsync status` find every pod from one URL.
+      registerMembersRoute(router, () => ring.nodes().map((id) => ({ id,
+        url: id === cfg.nodeId ? selfUrl : discovery.peers.urlOf(id) ?? null })));
+    },
   });
   const server = await startServer(app, { host: cfg.httpHost, port: cfg.httpPort });
   logger.info({ http: server.url, peer: `${cfg.peerHost}:${cfg.peerPort}`, incarnation,

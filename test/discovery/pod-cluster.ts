@@ -106,7 +106,8 @@ export class PodCluster {
     });
   }
 
-  async stop(keepDir = false): Promise<void> {
+  /** Kills every pod; DSYNC_KEEP_PODS=1 keeps their logs and data for a look. */
+  async stop(keepDir = process.env.DSYNC_KEEP_PODS === '1'): Promise<void> {
     await Promise.all([...this.pods.values()].map((n) => n.crash()));
     await this.dns.stop();
     if (!keepDir) rmSync(this.dir, { recursive: true, force: true });

@@ -112,25 +112,35 @@ describe('the StatefulSets', () => {
       }
     });
 
-  it('give each node settings that the node itself accepts: id, peers by DNS, token, heap', () => {
+  it('give each node settings that the node itself accepts: pod name, discovery by the ' +
+    'headless Service\'s DNS, token, heap, system URLs', () => {
     for (const svc of SERVICES) {
       const s = sts(objs, svc);
       const c = container(s);
       const cm = find(objs, 'ConfigMap', `${svc}-config`)['data'] as Record<string, string>;
       expect(c.envFrom?.[0]?.configMapRef?.name).toBe(`${svc}-config`);
-      expect(c.env?.find((e) => e.name === 'DSYNC_NODE_ID')?.valueFrom?.fieldRef?.fieldPath)
-        .toBe('metadata.name');
+      for (const name of ['DSYNC_NODE_ID', 'DSYNC_POD_NAME']) {
+        expect(c.env?.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath)
+          .toBe('metadata.name');
+      }
+      expect(c.env?.find((e) => e.name === 'DSYNC_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath)
+        .toBe('metadata.namespace');
       expect(c.env?.find((e) => e.name === 'DSYNC_CLUSTER_TOKEN')?.valueFrom?.secretKeyRef)
         .toEqual({ name: 'dsync-auth', key: 'cluster-token' });
       // What a pod named <svc>-1 would see, through the node's own parser.
-      const env = { ...cm, DSYNC_NODE_ID: `${svc}-1`, DSYNC_CLUSTER_TOKEN: 'a-token-from-secret',
+      const env = { ...cm, DSYNC_NODE_ID: `${svc}-1`, DSYNC_POD_NAME: `${svc}-1`,
+        DSYNC_NAMESPACE: NAMESPACE, DSYNC_CLUSTER_TOKEN: 'a-token-from-secret',
         DSYNC_REDIS_URL: svc === 'cache' ? 'redis://:pw@dsync-redis:6379/0' : undefined };
       const cfg = loadNodeConfig({}, env);
       expect(cfg.service).toBe(svc);
       expect(cfg.dataDir).toBe('/data');
-      expect(cfg.peers.map((p) => `${p.id}@${p.host}:${p.httpPort}:${p.peerPort}`)).toEqual(
-        [0, 1, 2].map((i) =>
-          `${svc}-${i}@${svc}-${i}.${svc}-headless.${NAMESPACE}.svc.cluster.local:8080:7000`));
+      expect(cfg).toMatchObject({ discovery: 'dns', replicas: 3, clusterId: svc,
+        podName: `${svc}-1`, namespace: NAMESPACE, peers: [],
+        dnsName: `${svc}-headless.${NAMESPACE}.svc.cluster.local` });
+      for (const other of SERVICES) {
+        expect(cfg.systemUrls[other]).toEqual([0, 1, 2].map((i) =>
+          `http://${other}-${i}.${other}-headless.${NAMESPACE}.svc.cluster.local:8080`));
+      }
       expect(cm['NODE_OPTIONS']).toMatch(/^--max-old-space-size=\d+$/);
     }
     // 70% of the 512Mi limit.
@@ -267,6 +277,8 @@ describe('Kubernetes API access follows the enabled features', () => {
     expect(leader.spec?.selector?.['dsync.io/role']).toBe('leader');
     expect(find(objs, 'RoleBinding', 'dsync')['subjects'])
       .toEqual([{ kind: 'ServiceAccount', name: 'dsync', namespace: NAMESPACE }]);
+    expect(podConfig(objs, 'lock')).toMatchObject({ labelLeader: true,
+      reconcileMembership: false, namespace: NAMESPACE });
   });
 
   it('membership reconciliation needs statefulsets get/watch on its own StatefulSets', () => {
@@ -274,6 +286,9 @@ describe('Kubernetes API access follows the enabled features', () => {
     expect(rules(objs)).toEqual([{ apiGroups: ['apps'], resources: ['statefulsets'],
       resourceNames: ['queue'], verbs: ['get', 'watch'] }]);
     expect(tokenMounted(objs)).toEqual({ lock: false, queue: true, cache: false });
+    expect(podConfig(objs, 'queue')).toMatchObject({ reconcileMembership: true,
+      statefulSet: null, podName: 'queue-1' });
+    expect(podConfig(objs, 'lock')).toMatchObject({ reconcileMembership: false });
     const both = render([], ['lock.kubernetesApi.reconcileMembership=true',
       'queue.kubernetesApi.reconcileMembership=true', 'lock.kubernetesApi.labelLeader=true',
       'lock.replicas=5']);
@@ -285,6 +300,13 @@ describe('Kubernetes API access follows the enabled features', () => {
     ]);
   });
 });
+
+/** The configuration a pod <svc>-1 of a rendering starts with, through the node's parser. */
+function podConfig(objs: ReturnType<typeof render>, svc: string): Record<string, unknown> {
+  const cm = find(objs, 'ConfigMap', `${svc}-config`)['data'] as Record<string, string>;
+  return { ...loadNodeConfig({}, { ...cm, DSYNC_NODE_ID: `${svc}-1`, DSYNC_POD_NAME: `${svc}-1`,
+    DSYNC_NAMESPACE: NAMESPACE, DSYNC_CLUSTER_TOKEN: 'a-token-from-secret' }) };
+}
 
 describe('values the chart refuses, with a message that says what to change', () => {
   const refused: ReadonlyArray<readonly [string, string[], RegExp]> = [

@@ -74,16 +74,27 @@ app.kubernetes.io/component: {{ index . 1 }}
   $root.Values.clusterDomain -}}
 {{- end }}
 
-{{/* DSYNC_PEERS: every ordinal 0..replicas-1 as id=host:8080:7000. Call with (list $ "lock"). */}}
-{{- define "dsync.peers" -}}
+{{/* The headless Service's DNS name, which the pods discover each other by (DSYNC_DNS_NAME).
+Call with (list $ "lock"). */}}
+{{- define "dsync.headlessHost" -}}
 {{- $root := index . 0 -}}
-{{- $svc := index . 1 -}}
-{{- $peers := list -}}
+{{- printf "%s.%s.svc.%s" (include "dsync.headlessName" (list $root (index . 1)))
+  $root.Release.Namespace $root.Values.clusterDomain -}}
+{{- end }}
+
+{{/* DSYNC_SYSTEM_URLS: the HTTP URL of every pod 0..replicas-1 of every enabled service, as
+lock=http://lock-0.<headless>:8080,...;queue=...;cache=... (the cluster page reads them). */}}
+{{- define "dsync.systemUrls" -}}
+{{- $root := . -}}
+{{- $parts := list -}}
+{{- range $svc := include "dsync.enabledServices" $root | fromJsonArray -}}
+{{- $urls := list -}}
 {{- range $i := until (int (index $root.Values $svc).replicas) -}}
-{{- $id := printf "%s-%d" (include "dsync.name" (list $root $svc)) $i -}}
-{{- $peers = append $peers (printf "%s=%s:8080:7000" $id (include "dsync.podHost" (list $root $svc $i))) -}}
+{{- $urls = append $urls (printf "http://%s:8080" (include "dsync.podHost" (list $root $svc $i))) -}}
 {{- end -}}
-{{- join "," $peers -}}
+{{- $parts = append $parts (printf "%s=%s" $svc (join "," $urls)) -}}
+{{- end -}}
+{{- join ";" $parts -}}
 {{- end }}
 
 {{/* A memory quantity (Mi, Gi, M, G) in MiB, as an integer. */}}

@@ -3,7 +3,10 @@
 // watching spec.replicas, a watch that ends and is resumed, the leader label set and cleared;
 // and every call is one the chart's Role allows when those features are on, nothing else.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
 import { KubernetesApi, LEADER_LABEL } from '../../src/discovery/kubernetes.js';
+import { LeaderLabeler } from '../../src/discovery/leader-label.js';
+import { WantedReplicas } from '../../src/discovery/replicas.js';
 import { find, render } from '../k8s/helm.js';
 import { waitFor } from '../support/wait.js';
 import { FakeKubeApi } from './fake-kube-api.js';
@@ -76,5 +79,42 @@ describe('Kubernetes API calls (against a fake API server)', () => {
     expect(denied).toEqual([]);
     expect(new Set(fake.calls.map((c) => `${c.resource}:${c.verb}`))).toEqual(new Set([
       'statefulsets:get', 'statefulsets:watch', 'pods:patch', 'pods:get']));
+  });
+
+  it('the leader label follows the role: set on election, cleared on step-down and on stop; ' +
+    'a label left by a crashed leader is cleared at start', async () => {
+    fake.pods.get('lock-1')!.labels[LEADER_LABEL] = 'leader'; // a crashed leader's label
+    let leader = false;
+    const labeler = new LeaderLabeler(api, NS, 'lock-1', () => leader, pino({ level: 'silent' }));
+    const label = (): string | undefined => fake.pods.get('lock-1')?.labels[LEADER_LABEL];
+    labeler.start();
+    try {
+      await waitFor('the stale label cleared', () => label() === undefined);
+      leader = true;
+      await waitFor('the label set on election', () => label() === 'leader');
+      leader = false; // stepped down (another node won an election)
+      await waitFor('the label cleared on step-down', () => label() === undefined);
+      leader = true;
+      await waitFor('the label set again', () => label() === 'leader');
+    } finally {
+      await labeler.stop();
+    }
+    expect(label(), 'stop() clears the label before the handover').toBeUndefined();
+    expect(fake.calls.every((c) => c.verb === 'patch' && c.name === 'lock-1')).toBe(true);
+  });
+
+  it('on SIGTERM spec.replicas is read once more: the watch may lag a scale-down', async () => {
+    const wanted = new WantedReplicas(3);
+    const log = pino({ level: 'silent' });
+    wanted.follow(api, NS, 'lock', log);
+    try {
+      fake.replicas = 2; // changed without a watch event (the watch lags)
+      expect(wanted.get()).toBe(3);
+      expect(await wanted.reread(2000, log)).toBe(2);
+      expect(fake.calls.some((c) => c.verb === 'get' && c.resource === 'statefulsets'))
+        .toBe(true);
+    } finally {
+      wanted.stop();
+    }
   });
 });

@@ -3,10 +3,11 @@
 // Pods share their ports, as in Kubernetes, and each listens on a loopback address of its own
 // (127.0.0.0/8); a pod's records are published when the test says (records that appear late).
 // Optionally the Kubernetes API features run against a FAKE API server (fake-kube-api.ts).
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClusterNode, type HealthBody } from '../support/cluster.js';
+import { BIN, ClusterNode, ROOT, type HealthBody } from '../support/cluster.js';
 import { freePorts } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
 import type { FakeKubeApi } from './fake-kube-api.js';
@@ -29,6 +30,7 @@ export const podIp = (i: number): string => `127.0.0.${20 + i}`;
 
 export class PodCluster {
   readonly pods = new Map<number, ClusterNode>();
+  private readonly argsOf = new Map<number, () => string[]>();
 
   private constructor(readonly dir: string, readonly dns: HeadlessDnsServer,
     readonly httpPort: number, readonly peerPort: number,
@@ -70,7 +72,23 @@ export class PodCluster {
     ];
     n = new ClusterNode(spec, args, {}, join(this.dir, `${name}.log`));
     this.pods.set(i, n);
+    this.argsOf.set(i, args);
     return n;
+  }
+
+  /** Runs `dsync serve` for ordinal i with extra flags (later flags win) until it exits on its
+   * own; for configurations a node must refuse. */
+  async serveUntilExit(i: number, extra: readonly string[], timeoutMs = 60_000):
+    Promise<{ code: number | null; stderr: string }> {
+    this.pod(i);
+    const args = [BIN, 'serve', ...this.argsOf.get(i)!(), ...extra];
+    return new Promise((resolve) => {
+      execFile(process.execPath, args, { cwd: ROOT, timeout: timeoutMs,
+        env: { ...process.env, DSYNC_EXIT_WITH_PARENT: '1' } }, (err, _stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+        resolve({ code, stderr });
+      });
+    });
   }
 
   /** Publishes the pod's A and SRV records (the pod is scheduled). */

@@ -7,7 +7,8 @@
 //   - spec.replicas 3 → 4: the fourth pod joins as a learner and is promoted;
 //   - a pod restarted with an empty volume joins under a new id, the old id is removed;
 //   - spec.replicas 4 → 3: the fourth pod is removed from the configuration before it exits;
-//   - SIGTERM of the leader: leadership moves before it exits (code 0), the label follows.
+//   - SIGTERM of the leader: leadership moves before it exits (code 0), the label follows;
+//   - its volume, started with another cluster id, is refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEADER_LABEL } from '../../src/discovery/kubernetes.js';
 import type { ClusterNode } from '../support/cluster.js';
@@ -145,4 +146,13 @@ describe('lock pods discovered by headless-Service DNS (Kubernetes API: fake ser
     await waitFor('the leader label moved to the new leader\'s pod', () =>
       JSON.stringify(labelled()) === JSON.stringify([next.node.id]), 20_000);
   });
+
+  it('refuses to start on a volume of another cluster (exit code 2, says what to do)',
+    async () => {
+      const stopped = [...pods.pods].find(([, n]) => !n.running)![0];
+      const r = await pods.serveUntilExit(stopped, ['--cluster-id', 'another']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/test/);
+      expect(r.stderr).toMatch(/another/);
+    });
 });

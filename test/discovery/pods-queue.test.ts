@@ -3,25 +3,34 @@
 // partition gets a leader, GET /v1/cluster lists the pods; then SIGTERM of the pod that leads
 // the most partitions: it hands every partition it leads over before it exits with code 0
 // (an exit code 0 means every shutdown step finished within its bound), and no message whose
-// publish was acknowledged is lost.
+// publish was acknowledged is lost. Then the stopped pod comes back from its volume, and
+// spec.replicas 3 → 4 (a FAKE Kubernetes API server) moves the partitions onto four pods.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterNode } from '../support/cluster.js';
 import { get } from '../support/http.js';
 import { waitFor } from '../support/wait.js';
-import { leaders, QueueApi, waitReady } from '../queue/queue-cluster.js';
-import { PodCluster } from './pod-cluster.js';
+import { planPlacement } from '../../src/ring/placement.js';
+import { leaders, partitionsOf, QueueApi, waitReady } from '../queue/queue-cluster.js';
+import { FakeKubeApi } from './fake-kube-api.js';
+import { NAMESPACE, PodCluster } from './pod-cluster.js';
 
 const PARTITIONS = 4;
 const START_MS = 90_000;
 const TOPICS = ['orders', 'mail', 'audit', 'jobs', 'billing', 'search'];
 const PER_TOPIC = 20;
 let pods: PodCluster;
+let kube: FakeKubeApi;
 
 beforeAll(async () => {
-  pods = await PodCluster.create({ service: 'queue', replicas: 3,
+  kube = new FakeKubeApi(NAMESPACE, 'queue', 3);
+  await kube.start();
+  pods = await PodCluster.create({ service: 'queue', replicas: 3, kube,
     extraArgs: ['--partitions', String(PARTITIONS)] });
 });
-afterAll(async () => { await pods?.stop(); });
+afterAll(async () => {
+  await pods?.stop();
+  await kube?.stop();
+});
 
 /** Pods keyed by the node id they report (ids are generated at first boot). */
 async function byNodeId(): Promise<Map<string, ClusterNode>> {
@@ -103,5 +112,28 @@ describe('queue pods discovered by headless-Service DNS', () => {
       return [...published].every((id) => received.has(id));
     }, START_MS, 200);
     expect(received.size).toBe(published.size);
+  });
+
+  it('the stopped pod restarts from its volume under its id; spec.replicas 3 → 4: the ' +
+    'partitions follow the placement over four pods', async () => {
+    const stopped = [...pods.pods].find(([, n]) => !n.running)!;
+    const before = [...ids].find(([, n]) => n === stopped[1])![0];
+    stopped[1].start();
+    expect((await stopped[1].waitHealthy(START_MS)).node).toBe(before);
+    kube.scale(4);
+    const fourth = pods.start(3);
+    const id3 = (await fourth.waitHealthy(START_MS)).node;
+    expect(id3).toMatch(/^queue-3-[0-9a-f]{8}$/);
+    ids.set(id3, fourth);
+    const sets = planPlacement([...ids.keys()].sort(), PARTITIONS, 3).sets;
+    await waitFor('every partition\'s voters are its replica set over four pods', async () => {
+      const rows = (await Promise.all(pods.running().map((n) => partitionsOf(n))))
+        .flatMap((r) => r ?? []);
+      return sets.every((set, p) => rows.some((r) => r.partition === p &&
+        r.state === 'leader' && r.learners.length === 0 &&
+        JSON.stringify([...r.voters].sort()) === JSON.stringify([...set].sort())));
+    }, START_MS, 250);
+    const c = await get<{ members: Array<{ id: string }> }>(fourth.url, '/v1/cluster');
+    expect(c.body.members.map((m) => m.id).sort()).toEqual([...ids.keys()].sort());
   });
 });

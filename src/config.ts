@@ -58,6 +58,10 @@ export const DEFAULT_SNAPSHOT_ENTRIES = 10_000;
 export const DEFAULT_CAPACITY_BYTES = 64 * MIB;
 /** Longest time a dirty cache line stays unflushed under write-back, 10..3_600_000 ms. */
 export const DEFAULT_FLUSH_INTERVAL_MS = 1000;
+/** A cache line's lease is twice the flush interval, and a lease is at most 600 s. */
+export const FLUSH_INTERVAL_MS_MAX = 300_000;
+/** How long a starting cache node waits for Redis by default (--redis-connect-wait-ms). */
+export const DEFAULT_REDIS_CONNECT_WAIT_MS = 30_000;
 export const DEFAULT_WRITE_POLICY: WritePolicy = 'write-back';
 /** Deadline of one client request inside the node (incl. forwarding), 100..600_000 ms. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
@@ -120,6 +124,8 @@ export interface NodeConfig {
   readonly redisUrl: string | null;
   readonly capacityBytes: number;
   readonly flushIntervalMs: number;
+  /** How long a starting cache node waits for Redis to answer before it gives up. */
+  readonly redisConnectWaitMs: number;
   readonly writePolicy: WritePolicy;
   readonly requestTimeoutMs: number;
   readonly partitions: number;
@@ -213,7 +219,10 @@ export const NODE_CONFIG_FIELDS: readonly FieldDoc[] = [
   doc('snapshotEntries', `entries between snapshots (default ${DEFAULT_SNAPSHOT_ENTRIES})`),
   doc('redisUrl', 'cache backing store URL (default: embedded store)'),
   doc('capacityBytes', 'cache capacity, bytes or with KiB/MiB/GiB suffix (default 64MiB)'),
-  doc('flushIntervalMs', `write-back flush interval (default ${DEFAULT_FLUSH_INTERVAL_MS})`),
+  doc('flushIntervalMs', `write-back flush interval, at most ${FLUSH_INTERVAL_MS_MAX} (default ` +
+    `${DEFAULT_FLUSH_INTERVAL_MS})`),
+  doc('redisConnectWaitMs', 'how long a starting cache node waits for Redis (default ' +
+    `${DEFAULT_REDIS_CONNECT_WAIT_MS})`),
   doc('writePolicy', `${WRITE_POLICIES.join(' | ')} (default ${DEFAULT_WRITE_POLICY})`),
   doc('requestTimeoutMs', `request deadline in ms (default ${DEFAULT_REQUEST_TIMEOUT_MS})`),
   doc('partitions', `queue partitions (default ${DEFAULT_PARTITIONS})`),
@@ -364,7 +373,8 @@ const schema = z.strictObject({
     z.string().regex(/^rediss?:\/\/\S+$/, 'must start with redis:// or rediss://').nullable(),
   ).default(null),
   capacityBytes: bytes(MIB, 64 * GIB).default(DEFAULT_CAPACITY_BYTES),
-  flushIntervalMs: int(10, 3_600_000).default(DEFAULT_FLUSH_INTERVAL_MS),
+  flushIntervalMs: int(10, FLUSH_INTERVAL_MS_MAX).default(DEFAULT_FLUSH_INTERVAL_MS),
+  redisConnectWaitMs: int(0, 600_000).default(DEFAULT_REDIS_CONNECT_WAIT_MS),
   writePolicy: z.enum(WRITE_POLICIES).default(DEFAULT_WRITE_POLICY),
   requestTimeoutMs: int(100, 600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
   partitions: int(1, 1024).default(DEFAULT_PARTITIONS),

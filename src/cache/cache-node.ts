@@ -27,7 +27,7 @@ import { CacheShell } from './cache-shell.js';
 import { DEFAULT_LEASE_MS } from './coherence-config.js';
 import { EmbeddedStore } from './embedded-store.js';
 import { nextIncarnation, priorCopiesOf, recordIncarnation } from './incarnation.js';
-import { RedisStore, type BackingStore } from './store.js';
+import { redactUrl, RedisStore, type BackingStore } from './store.js';
 
 /** How long SIGTERM waits for every copy and dirty line to be handed back. */
 export const CACHE_DRAIN_TIMEOUT_MS = 8000;
@@ -141,7 +141,14 @@ async function openStore(cfg: NodeConfig, logger: Logger,
       latency, logger: logger.child({ component: 'embedded-store' }) });
   }
   const redis = new RedisStore(cfg.redisUrl, latency);
-  await redis.connect();
+  const url = redactUrl(cfg.redisUrl);
+  await redis.connect(cfg.redisUrl, cfg.redisConnectWaitMs, (attempt, err) => {
+    // One line a few seconds apart while Redis is not up yet (it may start after us).
+    if (attempt === 1 || attempt % 10 === 0) {
+      logger.warn({ redis: url, attempt, err: err.message, waitMs: cfg.redisConnectWaitMs },
+        'waiting for Redis to answer before serving');
+    }
+  });
   return redis;
 }
 

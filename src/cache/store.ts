@@ -48,6 +48,13 @@ export interface BackingStore {
 export const REDIS_KEY_PREFIX = 'dsync:cache:';
 /** A Redis command that has not answered in this long fails (the shell retries it). */
 export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 2000;
+/** Pause between two start-up attempts to reach Redis. */
+const REDIS_CONNECT_RETRY_MS = 500;
+
+/** `url` without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/)[^@/]*@/, '$1***@');
+}
 
 // KEYS[1] the record; ARGV[1] version, ARGV[2] '1' when a value follows, ARGV[3] the value.
 const WRITE_IF_NEWER_LUA = `
@@ -118,10 +125,32 @@ export class RedisStore implements BackingStore {
     redis.on('error', () => undefined);
   }
 
-  /** Connects; rejects when Redis does not answer (the node refuses to start then). */
-  async connect(): Promise<void> {
-    await this.redis.connect();
-    await this.redis.ping();
+  /**
+   * Connects, waiting up to `waitMs` for Redis to answer a PING (in a deployment it may
+   * start after the cache pods); `onRetry` hears of every failed attempt. Rejects with an
+   * UnavailableError that says what to do when Redis never answered (the node refuses to
+   * start then).
+   */
+  async connect(url: string, waitMs: number,
+    onRetry: (attempt: number, err: Error) => void): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (this.redis.status === 'wait') await this.redis.connect();
+        await this.redis.ping();
+        return;
+      } catch (e) {
+        const err = e instanceof Error ? e : new Error(String(e));
+        if (Date.now() + REDIS_CONNECT_RETRY_MS >= deadline) {
+          this.redis.disconnect();
+          throw new UnavailableError(`Redis at ${redactUrl(url)} did not answer within ` +
+            `${waitMs} ms (${err.message}): start Redis or point --redis-url ` +
+            '(DSYNC_REDIS_URL) at it; --redis-connect-wait-ms waits longer');
+        }
+        onRetry(attempt, err);
+        await new Promise((r) => setTimeout(r, REDIS_CONNECT_RETRY_MS));
+      }
+    }
   }
 
   async load(key: string): Promise<StoredValue | null> {

@@ -73,6 +73,11 @@ export function addServeCommand(program: Command): void {
         logger.fatal({ err }, 'cannot start');
         program.error(`dsync serve: ${err.message}`, { exitCode: 2 });
       }
+      if (err instanceof DsyncError && err.code === 'UNAVAILABLE') {
+        // Something this node needs is not there (Redis): worth a restart later, exit 1.
+        logger.fatal({ err }, 'cannot start');
+        program.error(`dsync serve: ${err.message}`, { exitCode: 1 });
+      }
       throw err;
     }
     onShutdown(DEFAULT_SHUTDOWN_SIGNALS, node.shutdownSteps(), { logger });

@@ -12,6 +12,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeLog, EmbeddedStore, encodeRecord } from '../../src/cache/embedded-store.js';
 import { createStoreLatency, RedisStore, type BackingStore } from '../../src/cache/store.js';
 import { silentLogger } from '../../src/observability/logger.js';
+import { UnavailableError } from '../../src/errors.js';
+import { freePort } from '../support/ports.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 const latency = () => createStoreLatency(new Registry());
@@ -39,7 +41,7 @@ describe('RedisStore', () => {
   beforeAll(async () => {
     redis = await startRedis();
     store = new RedisStore(redis.url, latency());
-    await store.connect();
+    await store.connect(redis.url, 5_000, () => undefined);
   });
   afterAll(async () => {
     await store?.close();
@@ -133,4 +135,39 @@ describe('EmbeddedStore', () => {
     expect(await again.load('hot')).toEqual({ value: `"${'x'.repeat(50)}200"`, version: 200 });
     await again.close();
   });
+});
+
+describe('RedisStore start-up', () => {
+  it('waits for a Redis that starts late, reporting each failed attempt', async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const store = new RedisStore(url, latency());
+    const attempts: number[] = [];
+    let late: RedisServer | undefined;
+    try {
+      const connected = store.connect(url, 30_000, (n) => {
+        attempts.push(n);
+        if (n === 2) void startRedis({ port }).then((r) => { late = r; });
+      });
+      await connected;
+      expect(attempts.length).toBeGreaterThanOrEqual(2);
+      expect(store.healthy()).toBe(true);
+    } finally {
+      await store.close();
+      await late?.stop();
+    }
+  });
+
+  it('gives up after the wait with an error that says what to do, hiding the password',
+    async () => {
+      const url = `redis://:s3cret@127.0.0.1:${await freePort()}`;
+      const store = new RedisStore(url, latency());
+      const err = await store.connect(url, 600, () => undefined).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnavailableError);
+      const msg = (err as Error).message;
+      expect(msg).toMatch(/did not answer within 600 ms/);
+      expect(msg).toMatch(/--redis-url \(DSYNC_REDIS_URL\)/);
+      expect(msg).not.toContain('s3cret');
+      await store.close();
+    });
 });

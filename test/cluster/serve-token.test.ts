@@ -1,6 +1,9 @@
 // `dsync serve` and the built-in cluster token (issue 7, item 10): refused on a non-loopback
 // address unless --insecure-allow-default-token says otherwise; fine on loopback, which is
-// where `dsync dev` and the test clusters run. Real processes on free ports.
+// where `dsync dev` and the test clusters run. Also how a cache node starts without its
+// Redis: it waits a bounded time, then exits 1 saying what to do (not "a bug in dsync"), and
+// a flush interval whose lease would exceed its bound is refused up front (exit 2). Real
+// processes on free ports.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,5 +73,32 @@ describe('dsync serve with the built-in cluster token', { timeout: 60_000 }, () 
         { DSYNC_INSECURE_ALLOW_DEFAULT_TOKEN: '1' });
       expect(r.out).toMatch(/lock node started/);
       expect(r.out).toMatch(/INSECURE/);
+    });
+});
+
+describe('dsync serve --service cache and its Redis', { timeout: 60_000 }, () => {
+  const cache = (id: string, ports: number[]): string[] => ['--service', 'cache',
+    '--node-id', id, '--http-host', '127.0.0.1', '--peer-host', '127.0.0.1',
+    '--http-port', String(ports[0]), '--peer-port', String(ports[1]),
+    '--data-dir', join(dir, id), '--log-level', 'info'];
+
+  it('waits for an absent Redis, logging it, then exits 1 with what to do', async () => {
+    const [http, peer, redisPort] = await freePorts(3);
+    const r = await serve([...cache('cache-a', [http!, peer!]),
+      '--redis-url', `redis://:pw@127.0.0.1:${redisPort}`, '--redis-connect-wait-ms', '1500'],
+    null);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/waiting for Redis to answer before serving/);
+    expect(r.out).toMatch(/did not answer within 1500 ms/);
+    expect(r.out).toContain('--redis-url (DSYNC_REDIS_URL)');
+    expect(r.out).not.toMatch(/bug in dsync|pw@/);
+  });
+
+  it('refuses a flush interval whose lease would pass the lease bound; exit code 2',
+    async () => {
+      const r = await serve([...cache('cache-b', await freePorts(2)),
+        '--flush-interval-ms', '600000'], null);
+      expect(r.code).toBe(2);
+      expect(r.out).toMatch(/--flush-interval-ms.*<=300000/);
     });
 });

@@ -119,6 +119,8 @@ export class PodWal {
   private bytesWritten = 0;
   private rewrites = 0;
   private rewrittenEntries = 0;
+  /** Called with the seconds of every write + fdatasync (the fsync latency metric). */
+  onWrite: ((seconds: number) => void) | null = null;
 
   private constructor(
     readonly opts: StorageOptions,
@@ -450,8 +452,10 @@ export class PodWal {
     const buf = Buffer.concat([...encoded, encodeRecord({ kind: 'commit', unitBytes })]);
     const seg = this.segments[this.segments.length - 1];
     assert(seg !== undefined, 'an active segment');
+    const t0 = performance.now();
     await writeFully(this.active, buf, seg.bytes);
     await this.sync.data(this.active);
+    this.onWrite?.((performance.now() - t0) / 1000);
     seg.bytes += buf.byteLength;
     this.bytesWritten += buf.byteLength;
     return seg;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import { PodWal } from '../../src/storage/pod-wal.js';
+import { REWRITE_ENTRIES_MAX } from '../../src/storage/wal-options.js';
 import type { GroupLog } from '../../src/storage/group-log.js';
 import { RaftStorage } from '../../src/storage/raft-storage.js';
 import { entries, entry, freshDir, hs, plain, removeDir, segmentNames, snapshot } from './helpers.js';
@@ -224,6 +225,27 @@ describe('pod WAL: segments and compaction', () => {
   });
 });
 
+describe('pod WAL: a long lagging log', () => {
+  it('is asked for a snapshot instead of being rewritten, and its snapshot frees the disk',
+    async () => {
+      const a = await openAll([1, 2, 3], { segmentBytes: 4096, segmentsMax: 3 });
+      let asked = 0;
+      a.log(3).onSnapshotWanted(() => { asked++; });
+      const long = REWRITE_ENTRIES_MAX + 1;
+      for (let from = 1; from <= long; from += 1000) {
+        await a.log(3).save({ hardState: null, snapshot: null,
+          entries: entries(from, Math.min(long, from + 999), 1, 'x') });
+      }
+      await busyAndLagging(a, 5);
+      expect(asked).toBeGreaterThan(0);
+      // Group 2's three entries were rewritten; group 3's long log was not.
+      expect(a.wal.stats().rewrittenEntries).toBeLessThan(REWRITE_ENTRIES_MAX);
+      await a.log(3).saveSnapshot(snapshot(long, 1));
+      expect(a.wal.stats().segments).toBeLessThanOrEqual(4);
+      await a.wal.close();
+    });
+});
+
 describe('pod WAL: upgrade from one WAL per group', () => {
   it("moves a group's own WAL into the pod WAL at start-up, then removes it", async () => {
     const old = await RaftStorage.open({ dir: groupDir(4) });
@@ -232,6 +254,8 @@ describe('pod WAL: upgrade from one WAL per group', () => {
     await old.storage.saveSnapshot(snapshot(6, 1));
     await old.storage.save({ hardState: null, entries: entries(11, 12, 2), snapshot: null });
     await old.storage.close();
+    const legacy = await Promise.all((await segmentNames(groupDir(4))).map(async (n) =>
+      [n, await readFile(join(groupDir(4), n))] as const));
     const a = await openAll([4]);
     expect(a.rec(4).snapshot?.meta.index).toBe(6);
     expect(plain(a.rec(4).entries)).toEqual(plain([...entries(7, 10, 1), ...entries(11, 12, 2)]));
@@ -243,5 +267,13 @@ describe('pod WAL: upgrade from one WAL per group', () => {
     expect(plain(b.rec(4).entries)).toEqual(plain([...entries(7, 10, 1), ...entries(11, 13, 2)]));
     expect(b.rec(4).hardState).toEqual(hs(2, 'b', 10));
     await b.wal.close();
+    // A crash after the copy was durable and before the old segments were gone: they are
+    // removed at the next start, and the pod WAL's log is the one kept.
+    for (const [name, data] of legacy) await writeFile(join(groupDir(4), name), data);
+    const c = await openAll([4]);
+    expect(c.rec(4).warnings.join()).toContain('already holds their copy');
+    expect(plain(c.rec(4).entries)).toEqual(plain([...entries(7, 10, 1), ...entries(11, 13, 2)]));
+    expect(await segmentNames(groupDir(4))).toEqual([]);
+    await c.wal.close();
   });
 });

@@ -18,8 +18,9 @@
 // more than segmentsMax segments exist, the live entries of the groups pinning the oldest
 // segment are rewritten into the active segment (a truncate record, then the entries again:
 // raft-engine's "rewrite"), which unpins it; a group with more than REWRITE_ENTRIES_MAX
-// live entries is asked for a snapshot instead. Disk is so bounded by segmentsMax segments
-// plus what the groups' snapshotEntries let their live logs hold.
+// live entries, or more than a REWRITE_SHARE of a segment's bytes, is asked for a snapshot
+// instead, and one pass moves at most a segment's worth. Disk is so bounded by about
+// segmentsMax segments plus what the groups' snapshotEntries let their live logs hold.
 import { open, readFile, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,7 +38,8 @@ import {
 import { GroupLog } from './group-log.js';
 import { SnapshotStore, listDir } from './snapshot-store.js';
 import {
-  GROUP_BYTES_MAX, GROUP_SAVES_MAX, PENDING_JOBS_MAX, REWRITE_ENTRIES_MAX, parseStorageOptions,
+  GROUP_BYTES_MAX, GROUP_SAVES_MAX, PENDING_JOBS_MAX, REWRITE_ENTRIES_MAX, REWRITE_SHARE,
+  parseStorageOptions,
   type StorageOptions,
 } from './wal-options.js';
 import {
@@ -121,6 +123,8 @@ export class PodWal {
   private rewrittenEntries = 0;
   /** Called with the seconds of every write + fdatasync (the fsync latency metric). */
   onWrite: ((seconds: number) => void) | null = null;
+  /** A segment was started since the last compaction pass. */
+  private rolled = false;
 
   private constructor(
     readonly opts: StorageOptions,
@@ -388,8 +392,13 @@ export class PodWal {
     if (head.kind === 'compact') return this.compactSegments();
     assert(head.kind === 'save' || head.kind === 'records', 'drain() handles close itself');
     const reset = await this.writeJobs(batch as WriteJob[]);
-    // An installed snapshot replaced a log: what came before it may be garbage now.
-    if (reset) await this.compactSegments();
+    // An installed snapshot replaced a log: what came before it may be garbage now. And a
+    // WAL that grows past segmentsMax is bounded even when no group snapshots.
+    const tooMany = this.rolled && this.segments.length > this.opts.segmentsMax;
+    if (reset || tooMany) {
+      this.rolled = false;
+      await this.compactSegments();
+    }
   }
 
   /** One write and one fdatasync for every job of the batch, whatever its group; returns
@@ -476,6 +485,7 @@ export class PodWal {
     await this.active.close();
     this.active = fh;
     this.segments.push(seg);
+    this.rolled = true;
     const copies: Buffer[] = [];
     for (const [group, slot] of this.slots) {
       const hardState = slot.state.hardState;
@@ -533,26 +543,19 @@ export class PodWal {
    * segments that hold them (those whose pin for the group is above its snapshot); the last
    * record of an index is the live one. */
   private async rewriteForward(groups: number[]): Promise<void> {
-    const live = new Map<number, Map<number, Entry>>(groups.map((g) => [g, new Map()]));
-    for (const seg of this.segments) {
-      const wanted = groups.filter((g) => (seg.pins.get(g) ?? 0) >
-        (this.slots.get(g)?.state.snapIndex ?? Infinity));
-      if (wanted.length === 0) continue;
-      const buf = await readFile(join(this.opts.dir, seg.name));
-      for (const { record, group } of scanSegment(buf.subarray(0, seg.bytes),
-        this.opts.recordBytesMax).records) {
-        if (record.kind !== 'entry' || group === null) continue;
-        const entries = live.get(group);
-        const slot = this.slots.get(group);
-        if (entries === undefined || slot === undefined) continue;
-        const e = record.entry;
-        if (e.index > slot.state.snapIndex) entries.set(e.index, e);
-      }
-    }
+    const live = await this.readLiveEntries(groups);
     const jobs: WriteJob[] = [];
-    for (const [group, byIndex] of live) {
+    // At most a segment's worth per pass, each group at most REWRITE_SHARE of it: moving a
+    // log forward must cost less than the segment it frees, or the disk would grow.
+    let budget = this.opts.segmentBytes;
+    for (const [group, { byIndex, bytes }] of live) {
       const slot = this.slots.get(group);
       assert(slot !== undefined, 'a rewritten group is attached');
+      if (bytes > this.opts.segmentBytes / REWRITE_SHARE || bytes > budget) {
+        slot.view?.wantSnapshot();
+        continue;
+      }
+      budget -= bytes;
       const { snapIndex, lastIndex } = slot.state;
       const records: WalRecord[] = [{ kind: 'truncate', index: snapIndex + 1 }];
       for (let i = snapIndex + 1; i <= lastIndex; i++) {
@@ -565,7 +568,39 @@ export class PodWal {
       jobs.push({ kind: 'records', group, records,
         next: { ...slot.state, walNextIndex: lastIndex + 1 }, done: noop });
     }
-    await this.writeJobs(jobs);
+    if (jobs.length > 0) await this.writeJobs(jobs);
+  }
+
+  /** The live entries of `groups` and their encoded bytes, read back from the segments
+   * whose pin for the group is above its snapshot; the last record of an index is live. */
+  private async readLiveEntries(groups: number[]):
+  Promise<Map<number, { byIndex: Map<number, Entry>; bytes: number }>> {
+    const live = new Map(groups.map((g) => [g, new Map<number, Entry>()]));
+    for (const seg of this.segments) {
+      const wanted = groups.some((g) => (seg.pins.get(g) ?? 0) >
+        (this.slots.get(g)?.state.snapIndex ?? Infinity));
+      if (!wanted) continue;
+      const buf = await readFile(join(this.opts.dir, seg.name));
+      for (const { record, group } of scanSegment(buf.subarray(0, seg.bytes),
+        this.opts.recordBytesMax).records) {
+        if (record.kind !== 'entry' || group === null) continue;
+        const entries = live.get(group);
+        const snapIndex = this.slots.get(group)?.state.snapIndex;
+        if (entries === undefined || snapIndex === undefined) continue;
+        if (record.entry.index > snapIndex) entries.set(record.entry.index, record.entry);
+      }
+    }
+    const out = new Map<number, { byIndex: Map<number, Entry>; bytes: number }>();
+    for (const [group, byIndex] of live) {
+      const last = this.slots.get(group)?.state.lastIndex ?? 0;
+      let bytes = 0;
+      for (const [i, e] of byIndex) {
+        if (i > last) byIndex.delete(i);
+        else bytes += RECORD_HEADER_BYTES + recordBodyBytes({ kind: 'entry', entry: e });
+      }
+      out.set(group, { byIndex, bytes });
+    }
+    return out;
   }
 }
 

@@ -36,6 +36,9 @@ export const GROUP_BYTES_MAX = 32 * 1024 * 1024;
  * are this few; a longer log is asked for a snapshot instead (rewriting it would cost more
  * than the segment it frees). */
 export const REWRITE_ENTRIES_MAX = 20_000;
+/** ... and when their bytes are at most this fraction of segmentBytes (1/16: 4 MiB of the
+ * default 64 MiB), for the same reason. */
+export const REWRITE_SHARE = 16;
 
 export function parseStorageOptions(input: Partial<StorageOptions> & { dir: string }):
 StorageOptions {

@@ -223,6 +223,25 @@ describe('pod WAL: segments and compaction', () => {
     expect(b.unattached()).toEqual([1]);
     await b.close();
   });
+  it('stays bounded by rewriting when no group ever snapshots', async () => {
+    const a = await openAll([1, 2], { segmentBytes: 4096, segmentsMax: 3 });
+    await a.log(2).save({ hardState: hs(1, null, 0), entries: groupEntries(2, 1, 3),
+      snapshot: null });
+    // Group 1 truncates its own log again and again (a follower overwritten by new leaders):
+    // its live log stays short, and nothing is ever snapshotted.
+    for (let r = 0; r < 60; r++) {
+      await a.log(1).save({ hardState: hs(r + 1, null, 0), snapshot: null,
+        entries: groupEntries(1, 1, 5, r + 1).map((e) => ({ ...e,
+          data: new TextEncoder().encode('q'.repeat(200)) })) });
+    }
+    expect(a.wal.stats().rewrites).toBeGreaterThan(0);
+    expect(a.wal.stats().segments).toBeLessThanOrEqual(5);
+    await a.wal.close();
+    const b = await openAll([1, 2], { segmentBytes: 4096, segmentsMax: 3 });
+    expect(plain(b.rec(2).entries)).toEqual(plain(groupEntries(2, 1, 3)));
+    expect(b.rec(1).entries.map((e) => e.term)).toEqual([60, 60, 60, 60, 60]);
+    await b.wal.close();
+  });
 });
 
 describe('pod WAL: a long lagging log', () => {

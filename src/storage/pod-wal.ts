@@ -23,7 +23,7 @@
 // segmentsMax segments plus what the groups' snapshotEntries let their live logs hold.
 import { open, readFile, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
 import { assert } from '../assert.js';
 import { DsyncError } from '../errors.js';
@@ -143,7 +143,22 @@ export class PodWal {
    * groups then attach (attach()) to get their log. */
   static async open(input: Partial<StorageOptions> & { dir: string }, tagged: boolean):
   Promise<PodWal> {
-    const opts = parseStorageOptions(input);
+    const opts = { ...parseStorageOptions(input), dir: resolve(input.dir) };
+    // Two writers on one WAL would interleave records: refuse a second open in-process.
+    if (openDirs.has(opts.dir)) {
+      throw new DsyncError('UNAVAILABLE', `Raft storage in ${opts.dir} is already open in ` +
+        'this process; close it first');
+    }
+    openDirs.add(opts.dir);
+    try {
+      return await PodWal.openLocked(opts, tagged);
+    } catch (err) {
+      openDirs.delete(opts.dir);
+      throw err;
+    }
+  }
+
+  private static async openLocked(opts: StorageOptions, tagged: boolean): Promise<PodWal> {
     const sync = new FsSync(opts.fsync);
     await ensureDir(opts.dir, sync);
     const names = await listDir(opts.dir);
@@ -349,6 +364,7 @@ export class PodWal {
         const head = batch[0];
         if (head?.kind === 'close') {
           // Closing releases the file even after a failure: nothing is written any more.
+          openDirs.delete(this.opts.dir);
           await this.active.close();
           head.done.resolve();
           continue;
@@ -603,6 +619,9 @@ export class PodWal {
     return out;
   }
 }
+
+/** WAL directories open in this process (resolved paths). */
+const openDirs = new Set<string>();
 
 /** The one-group WAL segments left in a group's directory. */
 async function removeSegments(dir: string, names: readonly string[], sync: FsSync):

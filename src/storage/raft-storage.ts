@@ -10,7 +10,6 @@
 // segments, so every new segment starts with the current hard state.
 import { resolve } from 'node:path';
 import type { Snapshot } from '../raft/types.js';
-import { DsyncError } from '../errors.js';
 import { CorruptLogError } from './corrupt-log-error.js';
 import type { SaveBatch } from './log-plan.js';
 import type { GroupLog } from './group-log.js';
@@ -42,24 +41,13 @@ export class RaftStorage implements GroupStorage {
   static async open(input: Partial<StorageOptions> & { dir: string }):
   Promise<{ storage: RaftStorage; recovered: Recovered }> {
     const opts = { ...parseStorageOptions(input), dir: resolve(input.dir) };
-    // Two writers on one WAL would interleave records: refuse a second open in-process.
-    if (openDirs.has(opts.dir)) {
-      throw new DsyncError('UNAVAILABLE', `Raft storage in ${opts.dir} is already open in ` +
-        'this process; close it first');
-    }
-    openDirs.add(opts.dir);
-    try {
-      const wal = await PodWal.open(opts, false);
-      const { storage: log, recovered } = await wal.attach(0, opts.dir)
-        .catch(async (err: unknown) => {
-          await wal.close();
-          throw err;
-        });
-      return { storage: new RaftStorage(wal, log), recovered };
-    } catch (err) {
-      openDirs.delete(opts.dir);
-      throw err;
-    }
+    const wal = await PodWal.open(opts, false);
+    const { storage: log, recovered } = await wal.attach(0, opts.dir)
+      .catch(async (err: unknown) => {
+        await wal.close();
+        throw err;
+      });
+    return { storage: new RaftStorage(wal, log), recovered };
   }
 
   save(batch: SaveBatch): Promise<void> {
@@ -86,13 +74,6 @@ export class RaftStorage implements GroupStorage {
   /** Waits for queued writes, then closes the files; later calls are rejected. */
   async close(): Promise<void> {
     await this.log.close();
-    try {
-      await this.wal.close();
-    } finally {
-      openDirs.delete(this.wal.opts.dir);
-    }
+    await this.wal.close();
   }
 }
-
-/** Data directories open in this process (resolved paths). */
-const openDirs = new Set<string>();

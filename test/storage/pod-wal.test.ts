@@ -66,6 +66,15 @@ describe('pod WAL: many groups in one log', () => {
     await b.wal.close();
   });
 
+  it('refuses a second writer on the same WAL in this process', async () => {
+    const a = await PodWal.open({ dir: walDir() }, true);
+    await expect(PodWal.open({ dir: walDir() }, true)).rejects.toMatchObject({
+      code: 'UNAVAILABLE' });
+    await a.close();
+    const b = await PodWal.open({ dir: walDir() }, true);
+    await b.close();
+  });
+
   it('the saves of all groups in one turn cost one write and one fsync', async () => {
     const a = await openAll(GROUPS);
     const before = a.wal.stats();

@@ -5,9 +5,13 @@
 // and peer frames sent/s (dsync_peer_frames_sent_total). With one WAL per pod, fsyncs/s stay
 // nearly flat from P = 1 to 64; the frames are the transport's side (heartbeats per group
 // unless coalesced).
+// --perf: also count each pod's fdatasync and fsync system calls during the load with
+// `perf stat` (kernel tracepoints, root only): the same figure for a version without the
+// WAL metrics (the one-WAL-per-group layout before), and a check of the metric.
 // Run (after `npm run build`):
 //   npx tsx benchmarks/queue-disk.ts [--json] [--partitions 1,16,64] [--rate N]
-//     [--duration-ms N] [--topics N]
+//     [--duration-ms N] [--topics N] [--perf]
+import { spawn, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
@@ -38,6 +42,8 @@ export interface DiskRow {
   readonly walWritesPerSec: number;
   readonly walBytesPerSec: number;
   readonly peerFramesPerSec: number;
+  /** fdatasync + fsync system calls per second counted by perf (--perf), else null. */
+  readonly syncCallsPerSec: number | null;
   readonly loadAvgStart: number;
   readonly loadAvgEnd: number;
 }
@@ -113,8 +119,29 @@ async function offerLoad(targets: readonly DsyncQueueHttp[], topics: readonly st
   return done;
 }
 
+const SYNC_EVENTS = 'syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync';
+
+/** `perf stat` counting the sync system calls of `pid` until stopped; resolves the count. */
+function countSyncCalls(pid: number): { stop(): Promise<number> } {
+  const perf: ChildProcess = spawn('perf', ['stat', '-x', ',', '-e', SYNC_EVENTS, '-p',
+    String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  perf.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<void>((resolve) => perf.on('exit', () => resolve()));
+  return { stop: async () => {
+    perf.kill('SIGINT');
+    await exited;
+    let n = 0;
+    for (const line of err.split('\n')) {
+      const count = Number(line.split(',')[0]);
+      if (line.includes('syscalls:sys_enter_') && Number.isFinite(count)) n += count;
+    }
+    return n;
+  } };
+}
+
 export async function benchQueueDisk(partitions: number, rate: number, durationMs: number,
-  topicCount: number): Promise<DiskRow[]> {
+  topicCount: number, perf = false): Promise<DiskRow[]> {
   const cluster = await startDsyncLockCluster({ service: 'queue',
     extraServeArgs: ['--partitions', String(partitions)] });
   try {
@@ -123,17 +150,23 @@ export async function benchQueueDisk(partitions: number, rate: number, durationM
     const topics = Array.from({ length: topicCount }, (_, i) => `disk-${i}`);
     const targets = await leaderClients(cluster, clients, topics);
     const loadAvgStart = loadavg()[0] ?? 0;
+    const counters = perf ? cluster.nodes.map((n) => {
+      assert(n.pid !== undefined, 'a running pod has a pid');
+      return countSyncCalls(n.pid);
+    }) : [];
     const before = await Promise.all(cluster.nodes.map((n) => scrape(n.url)));
     const t0 = performance.now();
     const published = await offerLoad(targets, topics, rate, durationMs);
     const seconds = (performance.now() - t0) / 1000;
     const after = await Promise.all(cluster.nodes.map((n) => scrape(n.url)));
+    const syncCalls = await Promise.all(counters.map((c) => c.stop()));
     const loadAvgEnd = loadavg()[0] ?? 0;
     return cluster.nodes.map((n, i) => {
       const d = SERIES.map((_, s) => ((after[i]?.[s] ?? 0) - (before[i]?.[s] ?? 0)) / seconds);
       return { partitions, pod: n.id, publishesPerSec: published / seconds,
         fsyncsPerSec: d[0] ?? 0, walWritesPerSec: d[1] ?? 0, walBytesPerSec: d[2] ?? 0,
-        peerFramesPerSec: d[3] ?? 0, loadAvgStart, loadAvgEnd };
+        peerFramesPerSec: d[3] ?? 0, loadAvgStart, loadAvgEnd,
+        syncCallsPerSec: perf ? (syncCalls[i] ?? 0) / seconds : null };
     });
   } finally {
     await cluster.stop();
@@ -142,11 +175,13 @@ export async function benchQueueDisk(partitions: number, rate: number, durationM
 
 function printDiskRows(rows: readonly DiskRow[]): void {
   const f = (v: number): string => v.toFixed(0).padStart(9);
-  console.log('    P  pod              publish/s   fsync/s  writes/s  KiB/s   frames/s  load');
+  console.log('    P  pod              publish/s   fsync/s  writes/s  KiB/s   frames/s' +
+    '  perf-sync/s  load');
   for (const r of rows) {
     console.log(`${String(r.partitions).padStart(5)}  ${r.pod.padEnd(15)}${f(r.publishesPerSec)}` +
       `${f(r.fsyncsPerSec)}${f(r.walWritesPerSec)}${f(r.walBytesPerSec / 1024).slice(2)}` +
-      `${f(r.peerFramesPerSec)}  ${r.loadAvgStart.toFixed(1)}-${r.loadAvgEnd.toFixed(1)}`);
+      `${f(r.peerFramesPerSec)}${r.syncCallsPerSec === null ? '        -' :
+        f(r.syncCallsPerSec)}     ${r.loadAvgStart.toFixed(1)}-${r.loadAvgEnd.toFixed(1)}`);
   }
 }
 
@@ -157,6 +192,7 @@ async function main(): Promise<void> {
     rate: { type: 'string', default: String(DEFAULT_RATE) },
     'duration-ms': { type: 'string', default: String(DEFAULT_DURATION_MS) },
     topics: { type: 'string', default: String(DEFAULT_TOPICS) },
+    perf: { type: 'boolean', default: false },
   } });
   const counts = values.partitions.split(',').map(Number);
   const rate = Number(values.rate);
@@ -170,7 +206,7 @@ async function main(): Promise<void> {
     `${durationMs} ms, to each topic's leader`);
   const rows: DiskRow[] = [];
   for (const p of counts) {
-    const got = await benchQueueDisk(p, rate, durationMs, topics);
+    const got = await benchQueueDisk(p, rate, durationMs, topics, values.perf);
     rows.push(...got);
     if (!values.json) printDiskRows(got);
   }

@@ -6,9 +6,9 @@
 //
 // The same writer, untagged, is the one-group WAL of RaftStorage (the lock node).
 //
-// Group commit: a save does not start a write at once; the write starts on the next
-// setImmediate, so that every group's save of this turn (the host's groups run their ready
-// loops from the same check phase) shares it. Saves that queue while a write is in flight
+// Group commit: a save does not start a write at once; the write starts a microtask later,
+// so that every group's save of this callback shares it (RaftHost runs the ready loops of
+// all groups that have work in one callback). Saves that queue while a write is in flight
 // share the next one. A save's promise settles only after the fsync that covers it.
 //
 // Segment deletion: each segment remembers, per group, the highest index of the group's
@@ -345,9 +345,12 @@ export class PodWal {
       if (job.kind === 'close') this.closing = true;
       this.jobs.push(job);
       if (this.draining || this.flushScheduled) return;
-      // The other groups' saves of this turn join the write (group commit).
+      // The other groups' saves of this callback join the write (group commit): RaftHost
+      // runs every due group's ready loop in one callback, each queues its save before its
+      // first await, and the write starts a microtask later. (A setImmediate here would
+      // cost a whole turn of the event loop on every save.)
       this.flushScheduled = true;
-      setImmediate(() => {
+      queueMicrotask(() => {
         this.flushScheduled = false;
         if (this.draining) return;
         this.draining = true;

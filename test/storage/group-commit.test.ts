@@ -48,7 +48,7 @@ describe('group commit', () => {
     await storage.close();
   });
 
-  it(`${N} saves of one turn share one write and one fsync`, async () => {
+  it(`${N} saves of one callback share one write and one fsync`, async () => {
     const { storage } = await RaftStorage.open({ dir });
     const before = storage.stats();
     const saves = [];
@@ -59,7 +59,7 @@ describe('group commit', () => {
     await Promise.all(saves);
     const after = storage.stats();
     expect(after.saves - before.saves).toBe(N);
-    // The write starts on the next setImmediate: every save of the turn is in it.
+    // The write starts a microtask later: every save of this callback is in it.
     expect(after.groupCommits - before.groupCommits).toBe(1);
     expect(after.fsyncs - before.fsyncs).toBe(1);
     await storage.close();

@@ -2,9 +2,9 @@
 // partitions under the same publish load, spread over many topics (and so over every
 // partition), sent to each topic's leader. Per pod, from its /metrics: fsyncs/s of the pod
 // WAL (dsync_wal_fsyncs_total), WAL writes/s (dsync_wal_group_commits_total), bytes written/s,
-// and peer frames sent/s (dsync_peer_frames_sent_total). With one WAL per pod, fsyncs/s stay
-// nearly flat from P = 1 to 64; the frames are the transport's side (heartbeats per group
-// unless coalesced).
+// and Raft frames sent/s to peers (dsync_peer_frames_sent_total, both lanes). With one WAL
+// per pod, fsyncs/s stay nearly flat from P = 1 to 64; the frames are the Raft host's side
+// (coalesced per pod pair, see benchmarks/peer-frames.ts).
 // --perf: also count each pod's fdatasync and fsync system calls during the load with
 // `perf stat` (kernel tracepoints, root only): the same figure for a version without the
 // WAL metrics (the one-WAL-per-group layout before), and a check of the metric.

@@ -1,7 +1,8 @@
 // Where a queue pod keeps its partitions, and what it remembers about the cluster:
 //
 //   <dataDir>/queue-cluster.json        the partition count the cluster was created with
-//   <dataDir>/partitions/<p>/           one Raft group's WAL and snapshots
+//   <dataDir>/wal/                      the pod WAL: every partition's log (pod-wal.ts)
+//   <dataDir>/partitions/<p>/           one Raft group's snapshots
 //   <dataDir>/partitions/<p>/bootstrap.json   the configuration the group started from
 //   <dataDir>/partitions/<p>.removed/   a group this pod was removed from (kept, not opened)
 //
@@ -25,6 +26,11 @@ export const QUEUE_CLUSTER_FILE = 'queue-cluster.json';
 const RECORD_VERSION = 1;
 /** Largest record read back: anything bigger is not ours. */
 const RECORD_BYTES_MAX = 64 * 1024;
+
+/** The pod WAL, shared by every partition of the pod. */
+export function podWalDir(dataDir: string): string {
+  return join(dataDir, 'wal');
+}
 
 export function partitionsDir(dataDir: string): string {
   return join(dataDir, 'partitions');

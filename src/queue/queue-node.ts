@@ -20,12 +20,14 @@ import { createForwarding } from '../http/peer-forward.js';
 import { closeServer, startServer, type RunningServer } from '../http/server.js';
 import type { Metrics } from '../observability/metrics.js';
 import { runShutdownSteps, type ShutdownStep } from '../observability/shutdown.js';
+import { registerWalMetrics } from '../observability/wal-metrics.js';
 import type { ClusterConfig, NodeId } from '../raft/types.js';
 import { partitionOf } from '../ring/placement.js';
 import { registerMembersRoute } from '../runtime/cluster-routes.js';
 import { handOverLeadership } from '../runtime/hand-over.js';
 import { nodePeerTransport } from '../runtime/node-transport.js';
 import { RaftHost } from '../runtime/raft-host.js';
+import type { RaftGroupObserver } from '../runtime/raft-group.js';
 import { raftObserver } from '../runtime/raft-observer.js';
 import {
   checkShutdownBudget, closeAfterFailedStart, SHUTDOWN_HANDOVER_MS_MAX, SHUTDOWN_HTTP_MS,
@@ -33,12 +35,13 @@ import {
   SHUTDOWN_STORAGE_MS, shutdownStep,
 } from '../runtime/shutdown-budget.js';
 import { FsSync } from '../storage/fs-sync.js';
+import { PodWal } from '../storage/pod-wal.js';
 import { EXTEND_LEASES_MS_MAX } from './partition-limits.js';
 import { QueuePartitionMachine } from './partition-state-machine.js';
 import { LeaderDirectory, type PartitionHealth } from './queue-directory.js';
 import { PartitionDuties } from './queue-duties.js';
 import {
-  openClusterRecord, partitionBootstrap, partitionDir, partitionsOnDisk, receiptSaltOf,
+  openClusterRecord, partitionBootstrap, partitionDir, partitionsOnDisk, podWalDir, receiptSaltOf,
   retirePartition, writeClusterRecord,
 } from './queue-layout.js';
 import { DEFAULT_LONG_POLLS_MAX, LongPolls } from './queue-long-polls.js';
@@ -125,8 +128,13 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
   const phase: Phase = { started: false, draining: false };
   const transport = nodePeerTransport(cfg, logger,
     { sendQueueBytesMax: SEND_QUEUE_BYTES_MAX, frameBytesMax: FRAME_BYTES_MAX }, peers);
-  const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs, metrics.peer);
-  const observer = raftObserver(metrics.raft);
+  // One WAL for every partition of the pod: one fsync per ready cycle, however many groups.
+  const wal = await PodWal.open({ dir: podWalDir(cfg.dataDir), fsync: !cfg.unsafeNoFsync }, true);
+  const host = new RaftHost(cfg.nodeId, transport, logger, cfg.tickMs, metrics.peer, wal);
+  registerWalMetrics(metrics.registry, () => wal.stats());
+  // The fsync latency is the WAL's (one per write, for every group in it), not each save's.
+  wal.onWrite = (seconds) => { metrics.raft.fsyncDuration.observe(seconds); };
+  const observer: RaftGroupObserver = { ...raftObserver(metrics.raft), onPersist: () => undefined };
   const hosted = new Map<number, HostedPartition>();
   const longPolls = new LongPolls(DEFAULT_LONG_POLLS_MAX, (topic, group) => {
     const view = hosted.get(partitionOf(topic, cfg.partitions))?.sm.partition.topicView(topic);
@@ -209,6 +217,13 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
     const mine = layout.pods.length === 0 ? [] : Array.from({ length: cfg.partitions },
       (_, p) => p).filter((p) => desired(p).includes(cfg.nodeId) || onDisk.has(p));
     await Promise.all(mine.map((p) => open(p, mayBootstrap)));
+    for (const p of wal.unattached().filter((q) => !onDisk.has(q))) {
+      // A partition retired (its directory moved away) before a crash let its drop record
+      // be written: its records in the pod WAL are garbage.
+      logger.warn({ partition: p }, 'the pod WAL holds records of a partition this pod no ' +
+        'longer hosts: dropping them');
+      await wal.dropGroup(p);
+    }
     await writeClusterRecord(cfg.dataDir, cfg.partitions, [...layout.pods], sync);
     if (discovery.dns !== null) await writePodsRecord(cfg.dataDir, layout.pods, sync);
     await transport.start();
@@ -222,7 +237,7 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
   peers.start();
   phase.started = true;
   const dutyTimer = setInterval(() => duties.run(hosted.values()), QUEUE_DUTY_INTERVAL_MS);
-  const retire = new Retirement(cfg, hosted, desired, directory, logger);
+  const retire = new Retirement(cfg, hosted, desired, directory, logger, wal);
   const retireTimer = setInterval(() => void retire.check(), RETIRE_CHECK_INTERVAL_MS);
   const pods = followPods(cfg, discovery, layout, sync, logger, async () => {
     // Partitions the new placement gives this pod: joined (the leader adds this pod).
@@ -341,6 +356,7 @@ class Retirement {
     private readonly desired: (p: number) => readonly NodeId[],
     private readonly directory: LeaderDirectory,
     private readonly logger: Logger,
+    private readonly wal: PodWal,
   ) {}
 
   async check(): Promise<void> {
@@ -374,7 +390,9 @@ class Retirement {
     this.hosted.delete(h.partition);
     await h.group.close();
     await retirePartition(this.cfg.dataDir, h.partition);
+    // Its entries in the pod WAL are garbage now: they must not pin segments.
+    await this.wal.dropGroup(h.partition);
     this.logger.info({ partition: h.partition }, 'removed from the partition: stopped hosting ' +
-      'it (its data is kept beside, with the suffix .removed)');
+      'it (its snapshots are kept beside, with the suffix .removed)');
   }
 }

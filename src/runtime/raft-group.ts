@@ -21,7 +21,8 @@ import { seededRand } from '../raft/rand.js';
 import type {
   ClusterConfig, Entry, HardState, Message, NodeId, Ready, Role, Snapshot,
 } from '../raft/types.js';
-import { RaftStorage } from '../storage/raft-storage.js';
+import type { Recovered } from '../storage/pod-wal.js';
+import { RaftStorage, type GroupStorage } from '../storage/raft-storage.js';
 import { batchedCommandBytes, encodeEnvelope, type BatchedCommand } from './envelope.js';
 import { GroupMachine } from './group-machine.js';
 import type { StateMachine } from './state-machine.js';
@@ -50,6 +51,9 @@ export interface RaftGroupOptions {
   readonly bootstrap: ClusterConfig;
   readonly raft?: Partial<Omit<RaftOptions, 'id' | 'rand'>>;
   readonly fsync: boolean;
+  /** Opens the group's log: a view of the pod's shared WAL (RaftHost with a PodWal). Default:
+   * a RaftStorage of its own in dataDir. */
+  readonly openStorage?: () => Promise<{ storage: GroupStorage; recovered: Recovered }>;
   /** Take a snapshot and compact the log after this many applied entries (default 10,000). */
   readonly snapshotEntries?: number;
   /** Pending proposals at most; more are refused as UNAVAILABLE (back-pressure).
@@ -212,7 +216,7 @@ export class RaftGroup {
 
   private constructor(
     private readonly opts: RaftGroupOptions,
-    private readonly storage: RaftStorage,
+    private readonly storage: GroupStorage,
     node: RaftNode,
     appliedFromSnapshot: number,
   ) {
@@ -231,7 +235,9 @@ export class RaftGroup {
   static async open(opts: RaftGroupOptions): Promise<RaftGroup> {
     parseGroupLimits(opts);
     checkReadMode(opts);
-    const { storage, recovered } = await RaftStorage.open({ dir: opts.dataDir, fsync: opts.fsync });
+    const { storage, recovered }: { storage: GroupStorage; recovered: Recovered } =
+      opts.openStorage !== undefined ? await opts.openStorage()
+        : await RaftStorage.open({ dir: opts.dataDir, fsync: opts.fsync });
     for (const w of recovered.warnings ?? []) opts.logger.warn({ group: opts.group }, w);
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
     // A restarted voter must not help elect a new leader within a lease it gave before the
@@ -246,6 +252,8 @@ export class RaftGroup {
     });
     const g = new RaftGroup(opts, storage, node, recovered.snapshot?.meta.index ?? 0);
     g.savedHardState = recovered.hardState;
+    // The shared WAL asks for a snapshot when this group's entries hold its oldest segment.
+    storage.onSnapshotWanted?.(() => g.requestSnapshot());
     if (recovered.snapshot) g.machine.restore(recovered.snapshot.data);
     g.log.info({ snapshot: recovered.snapshot?.meta.index ?? 0, entries: recovered.entries.length,
       hardState: recovered.hardState }, 'raft group recovered');

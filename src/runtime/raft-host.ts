@@ -3,10 +3,13 @@
 // everything they send in one event-loop job (raft-frames.ts): a tick's heartbeats of every
 // group this node leads leave in one frame per follower pod, not one per group. Heartbeats,
 // votes and answers go on the control lane, appends and snapshots on the bulk lane, so a slow
-// bulk lane never delays a heartbeat.
+// bulk lane never delays a heartbeat. Given a PodWal, every group keeps its log in that one
+// WAL: the saves the ready loops of that shared turn make share one write and one fsync
+// (group commit, see pod-wal.ts).
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/types.js';
 import type { PeerMetrics } from '../observability/metrics.js';
+import type { PodWal } from '../storage/pod-wal.js';
 import { isPeerRequestFrame } from '../transport/peer-requests.js';
 import type { Lane, PeerTransport } from '../transport/peer-transport.js';
 import {
@@ -61,6 +64,8 @@ export class RaftHost {
     private readonly logger: Logger,
     private readonly tickMs = DEFAULT_TICK_MS,
     private readonly metrics?: PeerMetrics,
+    /** The pod's shared WAL; null: each group has a RaftStorage of its own. */
+    readonly wal: PodWal | null = null,
   ) {
     this.counters = metrics === undefined ? null : {
       frames: { control: metrics.framesSent.labels('control'),
@@ -76,8 +81,10 @@ export class RaftHost {
 
   async openGroup(opts: Omit<RaftGroupOptions, 'send' | 'nodeId' | 'logger' | 'defer'>):
     Promise<RaftGroup> {
+    const wal = this.wal;
     const g = await RaftGroup.open({
       ...opts, nodeId: this.nodeId, logger: this.logger,
+      ...(wal === null ? {} : { openStorage: () => wal.attach(opts.group, opts.dataDir) }),
       send: (to, m) => { this.send(to, opts.group, m); },
       defer: (work) => { this.defer(work); },
     });
@@ -204,6 +211,7 @@ export class RaftHost {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await Promise.all([...this.groups.values()].map((g) => g.close()));
+    await this.wal?.close();
   }
 
   private deliver(from: string, payload: unknown): void {

@@ -30,6 +30,13 @@ export class LogReplay {
         this.expectedNext = rec.index + 1;
         this.lastReset = { index: rec.index, term: rec.term };
         return null;
+      case 'drop':
+        // The group's log so far is garbage: what follows starts a new one.
+        this.entries = [];
+        this.hardState = null;
+        this.expectedNext = null;
+        this.lastReset = null;
+        return null;
     }
   }
 

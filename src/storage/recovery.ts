@@ -1,16 +1,13 @@
-// Start-up: read the snapshot and the WAL segments back, repair a torn tail, and rebuild the
-// log. Runs once per open, before the storage accepts writes.
-import { open, readFile, readdir, rm } from 'node:fs/promises';
+// Start-up: read the WAL segments back once, repair a torn tail, and replay every group's
+// records into its own log (one LogReplay per group). Runs once per open, before the WAL
+// accepts writes. The snapshots, one directory per group, are read when a group attaches.
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Entry, HardState, Snapshot } from '../raft/types.js';
 import { assert } from '../assert.js';
 import { CorruptLogError } from './corrupt-log-error.js';
 import type { FsSync } from './fs-sync.js';
 import { LogReplay } from './log-replay.js';
-import {
-  SNAPSHOT_TEMP_SUFFIX, decodeSnapshot, parseSnapshotFileName,
-} from './snapshot-file.js';
-import { scanSegment } from './wal-record.js';
+import { scanSegment, type WalRecord } from './wal-record.js';
 
 const SEGMENT_INDEX_DIGITS = 16;
 
@@ -20,14 +17,13 @@ export interface SegmentInfo {
   /** The number in the name: orders segments (see segmentFileName). */
   readonly nameIndex: number;
   bytes: number;
-  /** Highest entry index ever written to this segment (0: none). Compaction may delete a
-   * prefix of segments whose maxIndex is covered by a durable snapshot. */
-  maxIndex: number;
+  /** Per group: the highest index of its entries in this segment that are still part of its
+   * log (not truncated away, replaced by an installed snapshot, or dropped). A segment may
+   * be deleted once each of these is covered by its group's snapshot. */
+  readonly pins: Map<number, number>;
 }
 
-/** `wal-<n>.log`. n is the first index the segment was opened for, raised when needed to
- * stay above the previous segment's n (an overwrite may reach back before it), so that the
- * numeric order of the names is always the order in which the segments were written. */
+/** `wal-<n>.log`; the numeric order of the names is the order the segments were written. */
 export function segmentFileName(nameIndex: number): string {
   assert(Number.isSafeInteger(nameIndex) && nameIndex >= 0, 'segment index is a natural');
   return `wal-${String(nameIndex).padStart(SEGMENT_INDEX_DIGITS, '0')}.log`;
@@ -40,96 +36,94 @@ export function parseSegmentFileName(name: string): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-export interface RecoveredState {
-  readonly hardState: HardState | null;
-  readonly snapshot: Snapshot | null;
-  /** Snapshot file indexes on disk, ascending (the newest readable one is `snapshot`). */
-  readonly snapshotIndexes: number[];
-  readonly entries: Entry[];
+/** How recovery maps a record's tag to a group: a one-group WAL holds untagged records of
+ * group `untaggedGroup`; the pod WAL holds tagged records only (untagged: null). */
+export interface RecoveryMode {
+  readonly untaggedGroup: number | null;
+}
+
+export interface RecoveredSegments {
   readonly segments: SegmentInfo[];
-  /** What the next entry record must carry for a replay to accept it (null: anything). */
-  readonly walNextIndex: number | null;
+  /** The replay of each group's records (a dropped group starts again after its drop). */
+  readonly replays: Map<number, LogReplay>;
   readonly warnings: string[];
   /** The last segment does not end with a commit record: its last write was cut short (or
    * fsync was off). The writer seals it with an empty commit record before appending, so
    * that its records count as a completed write from then on. */
   readonly unsealed: boolean;
-  /** The WAL's log diverged from the snapshot (a crash between an installed snapshot's file
-   * and its WAL record): the writer must record the reset before appending. */
-  readonly diverged: boolean;
 }
 
-/** Reads everything back. Throws CorruptLogError for damage a crash cannot explain. */
-export async function recover(dir: string, recordBytesMax: number, sync: FsSync):
-Promise<RecoveredState> {
-  const warnings: string[] = [];
-  const names = await readdir(dir);
-  await removeTempFiles(dir, names, warnings, sync);
-  const snaps = await loadSnapshot(dir, names, warnings);
-  const { segments, replay, unsealed } =
-    await loadSegments(dir, names, recordBytesMax, warnings, sync);
-  const done = replay.finish(snaps.snapshot?.meta ?? null);
-  if (done.problem !== null) {
-    throw new CorruptLogError(join(dir, segments[0]?.name ?? '(no WAL segment)'), 0,
-      done.problem, dir);
-  }
-  if (done.diverged) {
-    warnings.push(`the WAL's log diverged from the snapshot at index ` +
-      `${snaps.snapshot?.meta.index}; kept the snapshot and dropped the entries after it`);
-  }
-  return { hardState: replay.hardState, snapshot: snaps.snapshot, entries: done.entries,
-    snapshotIndexes: snaps.indexes, segments, walNextIndex: replay.expectedNext, warnings,
-    unsealed, diverged: done.diverged };
-}
-
-/** A `.tmp` file is a snapshot whose write was interrupted before its rename: never valid. */
-async function removeTempFiles(dir: string, names: string[], warnings: string[], sync: FsSync):
-Promise<void> {
-  const temps = names.filter((n) => n.endsWith(SNAPSHOT_TEMP_SUFFIX));
-  for (const name of temps) {
-    await rm(join(dir, name), { force: true });
-    warnings.push(`removed ${name}, left by an interrupted snapshot write`);
-  }
-  if (temps.length > 0) await sync.dir(dir);
-}
-
-async function loadSnapshot(dir: string, names: string[], warnings: string[]):
-Promise<{ snapshot: Snapshot | null; indexes: number[] }> {
-  const indexes = names.map(parseSnapshotFileName).filter((i): i is number => i !== null)
-    .sort((a, b) => a - b);
-  for (let i = indexes.length - 1; i >= 0; i--) {
-    const name = names.find((n) => parseSnapshotFileName(n) === indexes[i]);
-    assert(name !== undefined, 'snapshot index comes from a name');
-    const decoded = decodeSnapshot(await readFile(join(dir, name)));
-    if (decoded.ok && decoded.snapshot.meta.index === indexes[i]) {
-      return { snapshot: decoded.snapshot, indexes };
+/** Updates the pins of `group` for one of its records written to `current`. */
+export function pinRecord(segments: readonly SegmentInfo[], current: SegmentInfo, group: number,
+  rec: WalRecord): void {
+  switch (rec.kind) {
+    case 'entry': {
+      const pin = current.pins.get(group);
+      if (pin === undefined || rec.entry.index > pin) current.pins.set(group, rec.entry.index);
+      return;
     }
-    // An older snapshot may still do: if the WAL it needs was compacted away, finish()
-    // reports the gap as corruption.
-    const why = decoded.ok ? 'its index differs from its name' : decoded.reason;
-    warnings.push(`snapshot ${name} is unreadable (${why}); trying an older one`);
+    case 'truncate':
+      // Entries from rec.index on, wherever they were written, are no longer in the log.
+      for (const seg of segments) {
+        const pin = seg.pins.get(group);
+        if (pin === undefined || pin < rec.index) continue;
+        if (rec.index > 1) seg.pins.set(group, rec.index - 1);
+        else seg.pins.delete(group);
+      }
+      return;
+    case 'reset':
+    case 'drop':
+      for (const seg of segments) seg.pins.delete(group);
+      return;
+    case 'hardState':
+    case 'commit':
+      // A hard state is copied to the head of every new segment: older copies pin nothing.
+      return;
   }
-  return { snapshot: null, indexes };
 }
 
-async function loadSegments(dir: string, names: string[], recordBytesMax: number,
-  warnings: string[], sync: FsSync):
-Promise<{ segments: SegmentInfo[]; replay: LogReplay; unsealed: boolean }> {
+/** Reads every segment of `names` in `dir`. Throws CorruptLogError for damage a crash cannot
+ * explain; cuts a torn tail off the last segment. */
+export async function recoverSegments(dir: string, names: readonly string[],
+  recordBytesMax: number, mode: RecoveryMode, sync: FsSync, restoreDir: string):
+Promise<RecoveredSegments> {
+  const warnings: string[] = [];
   const segments: SegmentInfo[] = names
     .map((name) => ({ name, nameIndex: parseSegmentFileName(name) }))
     .filter((s): s is { name: string; nameIndex: number } => s.nameIndex !== null)
     .sort((a, b) => a.nameIndex - b.nameIndex)
-    .map((s) => ({ ...s, bytes: 0, maxIndex: 0 }));
-  const replay = new LogReplay();
+    .map((s) => ({ ...s, bytes: 0, pins: new Map<number, number>() }));
+  const replays = new Map<number, LogReplay>();
   let unsealed = false;
+  let torn = false;
   for (const [i, seg] of segments.entries()) {
     const path = join(dir, seg.name);
     const buf = await readFile(path);
     const scan = scanSegment(buf, recordBytesMax);
-    for (const { record, offset } of scan.records) {
+    for (const { record, group: tag, offset } of scan.records) {
+      if (record.kind === 'commit') continue;
+      const group = tag ?? mode.untaggedGroup;
+      if (group === null || (tag !== null && mode.untaggedGroup !== null)) {
+        throw new CorruptLogError(path, offset, tag === null ? 'a record without a group in ' +
+          'a WAL shared by many groups' : 'a record tagged with a group in the WAL of one group',
+        restoreDir);
+      }
+      if (record.kind === 'drop') {
+        // What the group wrote before is garbage; a later record starts a new log.
+        replays.delete(group);
+        pinRecord(segments, seg, group, record);
+        continue;
+      }
+      let replay = replays.get(group);
+      if (replay === undefined) {
+        replay = new LogReplay();
+        replays.set(group, replay);
+      }
       const problem = replay.apply(record);
-      if (problem !== null) throw new CorruptLogError(path, offset, problem, dir);
-      if (record.kind === 'entry') seg.maxIndex = Math.max(seg.maxIndex, record.entry.index);
+      if (problem !== null) {
+        throw new CorruptLogError(path, offset, `group ${group}: ${problem}`, restoreDir);
+      }
+      pinRecord(segments, seg, group, record);
     }
     seg.bytes = scan.validBytes;
     const lastRecord = scan.records[scan.records.length - 1]?.record;
@@ -138,22 +132,24 @@ Promise<{ segments: SegmentInfo[]; replay: LogReplay; unsealed: boolean }> {
     if (p === null) continue;
     if (i !== segments.length - 1) {
       throw new CorruptLogError(path, p.offset, `${p.reason}, in a segment that is not the ` +
-        'last one (it was complete and fsynced before the next one was started)', dir, p.advice);
+        'last one (it was complete and fsynced before the next one was started)', restoreDir,
+      p.advice);
     }
     if (!p.torn) {
       throw new CorruptLogError(path, p.offset, `${p.reason}; not a torn tail: ` +
-        p.notTornBecause, dir, p.advice);
+        p.notTornBecause, restoreDir, p.advice);
     }
+    torn = true;
     warnings.push(`torn tail in ${seg.name}: ${p.reason} at byte offset ${p.offset}; ` +
       `truncated ${buf.byteLength - p.offset} bytes of an unfinished write`);
     await truncateFile(path, p.offset, sync);
   }
   const last = segments[segments.length - 1];
-  if (unsealed && last !== undefined && !warnings.some((w) => w.startsWith('torn tail'))) {
+  if (unsealed && last !== undefined && !torn) {
     warnings.push(`the last write in ${last.name} has no commit record (cut by a crash at a ` +
       'record boundary, or written without fsync); kept its complete records');
   }
-  return { segments, replay, unsealed };
+  return { segments, replays, warnings, unsealed };
 }
 
 async function truncateFile(path: string, bytes: number, sync: FsSync): Promise<void> {

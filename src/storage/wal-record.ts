@@ -5,6 +5,11 @@
 // The CRC covers the length field as well as the body, so a flipped bit in the length is
 // caught like any other instead of sending the reader to a wrong offset with a "valid" CRC.
 // Integers are u64 little-endian (safe integers only); strings are UTF-8.
+//
+// Tagged records (the pod WAL, where the groups of one process share one log) set the high
+// bit of the kind byte and carry the group as a u32 LE after the payload:
+// body = [kind | 0x80][payload][u32 group]. Commit records are never tagged: a write (a
+// group commit) may carry records of many groups, and its commit record closes all of them.
 import type { Entry, EntryType, HardState } from '../raft/types.js';
 import { assert } from '../assert.js';
 import { crc32c } from './crc32c.js';
@@ -17,6 +22,13 @@ const KIND_HARD_STATE = 2;
 const KIND_TRUNCATE = 3;
 const KIND_RESET = 4;
 const KIND_COMMIT = 5;
+const KIND_DROP = 6;
+const KIND_LAST = KIND_DROP;
+/** Set in the kind byte of a tagged record. */
+const TAGGED = 0x80;
+const TAG_BYTES = 4;
+/** Group ids a tagged record can carry. */
+export const GROUP_ID_MAX = 0xffff_ffff;
 
 const ENTRY_TYPES: readonly EntryType[] = ['normal', 'config', 'noop'];
 const ENTRY_FIXED_BYTES = 1 + 8 + 8 + 1;
@@ -32,7 +44,10 @@ export type WalRecord =
   /** Ends one write (a group commit): the `unitBytes` bytes before this record were written
    * and fsynced together with it. Recovery uses it to tell the unfinished last write, which
    * may be torn anywhere inside, from damage to a write that was complete. */
-  | { readonly kind: 'commit'; readonly unitBytes: number };
+  | { readonly kind: 'commit'; readonly unitBytes: number }
+  /** The group's log is gone (its replica was removed from this pod): what it wrote before is
+   * garbage, and a later record of the same group starts a new log. Tagged only. */
+  | { readonly kind: 'drop' };
 
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
@@ -59,12 +74,32 @@ export function recordBodyBytes(rec: WalRecord): number {
     case 'truncate': return 1 + 8;
     case 'reset': return 1 + 8 + 8;
     case 'commit': return 1 + 8;
+    case 'drop': return 1;
   }
 }
 
-/** Encodes one framed record (header + body). */
+/** Size of the body of `rec` when tagged with a group. */
+export function taggedRecordBodyBytes(rec: WalRecord): number {
+  return recordBodyBytes(rec) + TAG_BYTES;
+}
+
+/** Encodes one framed record (header + body), untagged (a one-group WAL). */
 export function encodeRecord(rec: WalRecord): Buffer {
-  const bodyBytes = recordBodyBytes(rec);
+  assert(rec.kind !== 'drop', 'a drop record is always tagged');
+  return encodeFramed(rec, null);
+}
+
+/** Encodes one framed record of `group` (the pod WAL). */
+export function encodeTaggedRecord(rec: WalRecord, group: number): Buffer {
+  assert(rec.kind !== 'commit', 'commit records are never tagged');
+  assert(Number.isSafeInteger(group) && group >= 0 && group <= GROUP_ID_MAX,
+    () => `group id ${group} out of range`);
+  return encodeFramed(rec, group);
+}
+
+function encodeFramed(rec: WalRecord, group: number | null): Buffer {
+  const untaggedBytes = recordBodyBytes(rec);
+  const bodyBytes = untaggedBytes + (group === null ? 0 : TAG_BYTES);
   const buf = Buffer.alloc(RECORD_HEADER_BYTES + bodyBytes);
   const b = RECORD_HEADER_BYTES;
   switch (rec.kind) {
@@ -100,6 +135,13 @@ export function encodeRecord(rec: WalRecord): Buffer {
       buf.writeUInt8(KIND_COMMIT, b);
       writeU64(buf, rec.unitBytes, b + 1);
       break;
+    case 'drop':
+      buf.writeUInt8(KIND_DROP, b);
+      break;
+  }
+  if (group !== null) {
+    buf.writeUInt8(buf.readUInt8(b) | TAGGED, b);
+    buf.writeUInt32LE(group, b + untaggedBytes);
   }
   buf.writeUInt32LE(bodyBytes, 0);
   buf.writeUInt32LE(recordCrc(buf, 0, bodyBytes), 4);
@@ -131,8 +173,33 @@ function expectBytes(body: Buffer, bytes: number, what: string): void {
  * seconds of garbage collection at start-up. The segment's buffer then lives as long as the
  * entries recovered from it do, that is until the log is compacted past them. */
 export function decodeBody(body: Buffer): WalRecord {
-  if (body.byteLength === 0) throw new RecordFormatError('empty record body');
-  const kind = body.readUInt8(0);
+  return decodeTaggedBody(body).record;
+}
+
+/** A decoded record and its group (null: untagged). */
+export interface GroupRecord {
+  readonly record: WalRecord;
+  readonly group: number | null;
+}
+
+/** Decodes a body that may be tagged with a group. */
+export function decodeTaggedBody(full: Buffer): GroupRecord {
+  if (full.byteLength === 0) throw new RecordFormatError('empty record body');
+  const first = full.readUInt8(0);
+  if ((first & TAGGED) === 0) {
+    const record = decodeUntagged(full, first);
+    if (record.kind === 'drop') throw new RecordFormatError('an untagged drop record');
+    return { record, group: null };
+  }
+  if (full.byteLength < 1 + TAG_BYTES) throw new RecordFormatError('short tagged record');
+  const end = full.byteLength - TAG_BYTES;
+  const kind = first & ~TAGGED;
+  if (kind === KIND_COMMIT) throw new RecordFormatError('a tagged commit record');
+  return { record: decodeUntagged(full.subarray(0, end), kind), group: full.readUInt32LE(end) };
+}
+
+/** `body` with its kind byte read as `kind` (the tag flag cleared). */
+function decodeUntagged(body: Buffer, kind: number): WalRecord {
   switch (kind) {
     case KIND_ENTRY: {
       if (body.byteLength < ENTRY_FIXED_BYTES) throw new RecordFormatError('short entry record');
@@ -167,13 +234,17 @@ export function decodeBody(body: Buffer): WalRecord {
     case KIND_COMMIT:
       expectBytes(body, 9, 'commit');
       return { kind: 'commit', unitBytes: readU64(body, 1) };
+    case KIND_DROP:
+      expectBytes(body, 1, 'drop');
+      return { kind: 'drop' };
     default:
       throw new RecordFormatError(`unknown record kind ${kind}`);
   }
 }
 
 export type RecordCheck =
-  | { readonly ok: true; readonly record: WalRecord; readonly next: number }
+  | { readonly ok: true; readonly record: WalRecord; readonly group: number | null;
+    readonly next: number }
   /** `intact`: the CRC matched, so this is not a torn write but bad content. `advice`: what
    * the operator should do when it is not the usual "restore from a peer". */
   | { readonly ok: false; readonly reason: string; readonly intact: boolean;
@@ -215,8 +286,8 @@ export function checkRecordAt(buf: Buffer, offset: number, recordBytesMax: numbe
   }
   const bodyStart = offset + RECORD_HEADER_BYTES;
   try {
-    const record = decodeBody(buf.subarray(bodyStart, bodyStart + bodyBytes));
-    return { ok: true, record, next: bodyStart + bodyBytes };
+    const { record, group } = decodeTaggedBody(buf.subarray(bodyStart, bodyStart + bodyBytes));
+    return { ok: true, record, group, next: bodyStart + bodyBytes };
   } catch (err) {
     if (!(err instanceof RecordFormatError)) throw err;
     return { ok: false, reason: `undecodable record with a valid CRC: ${err.message}`, intact: true };
@@ -229,6 +300,8 @@ function hex(n: number): string {
 
 export interface ScannedRecord {
   readonly record: WalRecord;
+  /** The group of a tagged record (the pod WAL); null when untagged. */
+  readonly group: number | null;
   readonly offset: number;
 }
 
@@ -264,7 +337,7 @@ export function scanSegment(buf: Buffer, recordBytesMax: number): SegmentScan {
       return { records, validBytes: offset,
         problem: check.advice === undefined ? problem : { ...problem, advice: check.advice } };
     }
-    records.push({ record: check.record, offset });
+    records.push({ record: check.record, group: check.group, offset });
     offset = check.next;
   }
   assert(offset === buf.byteLength, 'scan ends exactly at the end of the file');
@@ -317,8 +390,8 @@ export function findGoodRecord(buf: Buffer, from: number, recordBytesMax: number
     // Cheap filters first: most offsets fail on the length or the kind byte.
     if (bodyBytes === 0 || bodyBytes > recordBytesMax) continue;
     if (offset + RECORD_HEADER_BYTES + bodyBytes > buf.byteLength) continue;
-    const kind = buf.readUInt8(offset + RECORD_HEADER_BYTES);
-    if (kind < KIND_ENTRY || kind > KIND_COMMIT) continue;
+    const kind = buf.readUInt8(offset + RECORD_HEADER_BYTES) & ~TAGGED;
+    if (kind < KIND_ENTRY || kind > KIND_LAST) continue;
     if (checkRecordAt(buf, offset, recordBytesMax).ok) return offset;
   }
   return -1;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import { LogReplay } from '../../src/storage/log-replay.js';
 import {
-  checkRecordAt, encodeRecord, scanSegment,
+  GROUP_ID_MAX, checkRecordAt, encodeRecord, encodeTaggedRecord, scanSegment,
 } from '../../src/storage/wal-record.js';
 import type { WalRecord } from '../../src/storage/wal-record.js';
 import { decodeSnapshot, encodeSnapshot } from '../../src/storage/snapshot-file.js';
@@ -122,3 +122,29 @@ describe('log replay', () => {
 function fail(): never {
   throw new Error('unreachable');
 }
+
+describe('tagged records (the pod WAL)', () => {
+  it('decode(encodeTagged(r, g)) === (r, g) for any record and group', () => {
+    fc.assert(fc.property(arbRecord.filter((r) => r.kind !== 'commit'),
+      fc.integer({ min: 0, max: GROUP_ID_MAX }), (rec, group) => {
+        const buf = encodeTaggedRecord(rec, group);
+        const check = checkRecordAt(buf, 0, MAX);
+        expect(check.ok).toBe(true);
+        if (!check.ok) return;
+        expect(check.group).toBe(group);
+        expect(JSON.stringify(check.record)).toBe(JSON.stringify(rec));
+      }));
+  });
+
+  it('a segment mixes groups; a commit record is never tagged, a drop always is', () => {
+    const buf = Buffer.concat([encodeTaggedRecord({ kind: 'drop' }, 3),
+      encodeTaggedRecord({ kind: 'truncate', index: 5 }, 9),
+      encodeRecord({ kind: 'commit', unitBytes: 0 })]);
+    const scan = scanSegment(buf, MAX);
+    expect(scan.problem).toBeNull();
+    expect(scan.records.map((r) => [r.record.kind, r.group])).toEqual([['drop', 3],
+      ['truncate', 9], ['commit', null]]);
+    expect(() => encodeTaggedRecord({ kind: 'commit', unitBytes: 0 }, 1)).toThrow(/never tagged/);
+    expect(() => encodeRecord({ kind: 'drop' })).toThrow(/always tagged/);
+  });
+});

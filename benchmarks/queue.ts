@@ -129,9 +129,18 @@ async function drainDsync(http: DsyncQueueHttp, topic: string, total: number,
 }
 
 /** dsync's rows: each setting on its own topic, sent to the node that leads its partition. */
-export async function benchDsyncQueue(o: QueueBenchOptions, extraServeArgs: string[] = []):
-  Promise<Row[]> {
-  const cluster = await startDsyncLockCluster({ service: 'queue', extraServeArgs });
+export async function benchDsyncQueue(o: QueueBenchOptions, extraServeArgs: string[] = [],
+  cpuProfDir?: string): Promise<Row[]> {
+  const cluster = await startDsyncLockCluster({ service: 'queue', extraServeArgs,
+    ...(cpuProfDir === undefined ? {} : { cpuProfDir }) });
+  // With cpuProfDir: one CPU profile per node and row.
+  const profiled = async (name: string, row: () => Promise<Row>): Promise<Row> => {
+    if (cpuProfDir === undefined) return row();
+    cluster.toggleCpuProfiles();
+    try { return await row(); } finally {
+      process.stderr.write(`queue: CPU profiles of "${name}": ${cluster.toggleCpuProfiles()}\n`);
+    }
+  };
   const connections = Math.max(...o.publishInFlight, DEFAULT_BATCH_IN_FLIGHT, o.consumers);
   const side: DsyncQueueSide = { cluster, clients: new Map(cluster.nodes.map((n) =>
     [n.id, new DsyncQueueHttp(n.url, connections)])) };
@@ -144,23 +153,24 @@ export async function benchDsyncQueue(o: QueueBenchOptions, extraServeArgs: stri
       const topic = `bench-publish-${inFlight}`;
       const http = await leaderClient(side, topic);
       process.stderr.write(`queue: dsync, ${publishSetting(inFlight)} to ${http.url}\n`);
-      rows.push(await publishRow('dsync', publishSetting(inFlight), inFlight, o,
-        () => retry.run(() => http.publish(topic, body))));
+      rows.push(await profiled(publishSetting(inFlight), () => publishRow('dsync',
+        publishSetting(inFlight), inFlight, o, () => retry.run(() => http.publish(topic, body)))));
     }
     const bodies = Array.from({ length: DEFAULT_BATCH_MESSAGES }, payload);
     const batched = batchSetting(DEFAULT_BATCH_MESSAGES, DEFAULT_BATCH_IN_FLIGHT);
     const batchHttp = await leaderClient(side, 'bench-batch');
     process.stderr.write(`queue: dsync, ${batched}\n`);
-    rows.push(await publishRow('dsync', batched, DEFAULT_BATCH_IN_FLIGHT, o,
-      () => retry.run(() => batchHttp.publishBatch('bench-batch', bodies)),
-      DEFAULT_BATCH_MESSAGES));
+    rows.push(await profiled(batched, () => publishRow('dsync', batched,
+      DEFAULT_BATCH_IN_FLIGHT, o, () => retry.run(() => batchHttp.publishBatch('bench-batch',
+        bodies)), DEFAULT_BATCH_MESSAGES)));
     const topic = 'bench-consume';
     const http = await leaderClient(side, topic);
     process.stderr.write(`queue: dsync, filling ${o.consumeMessages} messages to consume\n`);
     await prefillDsync(http, topic, o.consumeMessages);
     process.stderr.write(`queue: dsync, ${consumeSetting(o.consumers)}\n`);
-    rows.push(await consumeRow('dsync', consumeSetting(o.consumers), o.consumeMessages,
-      (done) => drainDsync(http, topic, o.consumeMessages, o.consumers, done)));
+    rows.push(await profiled(consumeSetting(o.consumers), () => consumeRow('dsync',
+      consumeSetting(o.consumers), o.consumeMessages,
+      (done) => drainDsync(http, topic, o.consumeMessages, o.consumers, done))));
     if (retry.retries > 0) process.stderr.write(`queue: dsync retried ${retry.retries} 503s\n`);
     return rows;
   } finally {
@@ -248,7 +258,9 @@ async function main(): Promise<void> {
   const extraServeArgs = (process.env.DSYNC_BENCH_SERVE_ARGS ?? '').split(' ')
     .filter((a) => a !== '');
   if (args.systems.includes('dsync')) {
-    rows.push(...await benchDsyncQueue(args.bench, extraServeArgs));
+    const prof = process.env.DSYNC_BENCH_CPU_PROF_DIR;
+    rows.push(...await benchDsyncQueue(args.bench, extraServeArgs,
+      prof === undefined || prof === '' ? undefined : prof));
   }
   if (args.systems.includes('nats')) {
     const nats = await startNatsCluster();

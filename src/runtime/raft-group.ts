@@ -588,7 +588,17 @@ export class RaftGroup {
     // The leader's appends go out first so that the followers' network and fsync overlap our
     // own fsync (§10.2.1); the core counts our write toward a quorum only after advance().
     for (const m of rd.earlyMessages) this.opts.send(m.to, m);
-    await this.persist(rd);
+    // Committed entries that an earlier Ready already made durable here apply while this
+    // Ready's new entries are written (the write starts first, so the fsync runs meanwhile):
+    // their answers need not wait for one more fsync (under load the leader's next Ready
+    // always carries new entries, and that fsync doubled every commit's latency).
+    const early = rd.snapshot === null ? persistedBefore(rd) : 0;
+    const persisting = this.persist(rd);
+    try {
+      for (let i = 0; i < early; i++) this.applyEntry(at(rd.committed, i));
+    } finally {
+      await persisting;
+    }
     if (this.readMode === 'lease' && this.role === 'leader') this.noteRoundsSent(rd.messages);
     for (const m of rd.messages) this.opts.send(m.to, m);
     if (rd.snapshot) {
@@ -597,7 +607,7 @@ export class RaftGroup {
       this.snapshotIndex = rd.snapshot.meta.index;
       this.failProposalsUpTo(rd.snapshot.meta.index);
     }
-    for (const e of rd.committed) this.applyEntry(e);
+    for (let i = early; i < rd.committed.length; i++) this.applyEntry(at(rd.committed, i));
     if (rd.committed.length > 0 || rd.snapshot) {
       this.opts.observer?.onCommit?.(this.group, this.node.status().commit, this.applied);
     }
@@ -766,4 +776,20 @@ export class RaftGroup {
       this.snapshotting = false;
     }
   }
+}
+
+/** How many of a Ready's committed entries lie before the entries it persists: those are
+ * durable here already (an earlier Ready wrote them), so they may apply before this write. */
+function persistedBefore(rd: Ready): number {
+  const first = rd.entries[0]?.index;
+  if (first === undefined) return rd.committed.length;
+  let n = 0;
+  while (n < rd.committed.length && at(rd.committed, n).index < first) n++;
+  return n;
+}
+
+function at<T>(xs: readonly T[], i: number): T {
+  const x = xs[i];
+  assert(x !== undefined, 'index in range');
+  return x;
 }

@@ -8,7 +8,10 @@
 // server is started by this script on free ports with temp dirs and stopped by pid at the end.
 // Run (after `npm run build`):
 //   npx tsx benchmarks/queue.ts [--quick] [--json] [--duration-ms N] [--messages N]
-//     [--systems dsync,nats,rabbitmq]
+//     [--systems dsync,nats,rabbitmq] [--only 'batches;consume']
+// --only: dsync's rows whose setting contains one of these (`=name`: exactly that one).
+// DSYNC_BENCH_CPU_PROF_DIR=dir: a CPU profile of every pod per dsync row, for
+// benchmarks/profile-summary.ts. DSYNC_BENCH_SERVE_ARGS: more `dsync serve` flags.
 // --quick: 1 s per publish row and 2,000 messages to consume (shows that it works; the
 // figures to quote come from the defaults on a quiet machine).
 import { loadavg } from 'node:os';
@@ -31,7 +34,7 @@ import {
 import type { BatchDone, QueueBenchOptions } from './lib/queue-bench.js';
 import { benchRabbitQueue } from './lib/rabbitmq-queue.js';
 import { startRabbitMq } from './lib/rabbitmq-server.js';
-import { printRows, ratiosTo } from './lib/stats.js';
+import { printRows, ratiosTo, selected } from './lib/stats.js';
 import type { Row } from './lib/stats.js';
 
 /** The issue's targets: dsync's unbatched publish at 64 in flight at least NATS R3's, at
@@ -143,57 +146,76 @@ async function drainDsync(http: DsyncQueueHttp, topic: string, total: number,
   }));
 }
 
+export interface DsyncQueueBenchExtra {
+  /** More `dsync serve` flags (DSYNC_BENCH_SERVE_ARGS). */
+  readonly serveArgs?: readonly string[];
+  /** One CPU profile per node and row into this directory (DSYNC_BENCH_CPU_PROF_DIR). */
+  readonly cpuProfDir?: string;
+  /** `--only`: the rows to run (null: all). */
+  readonly only?: readonly string[] | null;
+}
+
+/** The consume rows: each consumer waiting for its ack, and with its ack in flight. */
+async function consumeRows(side: DsyncQueueSide, o: QueueBenchOptions,
+  run: (name: string, row: () => Promise<Row>) => Promise<void>): Promise<void> {
+  for (const pipelined of [false, true]) {
+    const name = pipelined ? pipelinedConsumeSetting(o.consumers) : consumeSetting(o.consumers);
+    await run(name, async () => {
+      const topic = pipelined ? 'bench-consume-pipelined' : 'bench-consume';
+      const http = await leaderClient(side, topic);
+      process.stderr.write(`queue: dsync, filling ${o.consumeMessages} messages to consume\n`);
+      await prefillDsync(http, topic, o.consumeMessages);
+      process.stderr.write(`queue: dsync, ${name}\n`);
+      return consumeRow('dsync', name, o.consumeMessages,
+        (done) => drainDsync(http, topic, o.consumeMessages, o.consumers, done, pipelined));
+    });
+  }
+}
+
 /** dsync's rows: each setting on its own topic, sent to the node that leads its partition. */
-export async function benchDsyncQueue(o: QueueBenchOptions, extraServeArgs: string[] = [],
-  cpuProfDir?: string): Promise<Row[]> {
-  const cluster = await startDsyncLockCluster({ service: 'queue', extraServeArgs,
-    ...(cpuProfDir === undefined ? {} : { cpuProfDir }) });
-  // With cpuProfDir: one CPU profile per node and row.
-  const profiled = async (name: string, row: () => Promise<Row>): Promise<Row> => {
-    if (cpuProfDir === undefined) return row();
-    cluster.toggleCpuProfiles();
-    try { return await row(); } finally {
-      process.stderr.write(`queue: CPU profiles of "${name}": ${cluster.toggleCpuProfiles()}\n`);
-    }
-  };
+export async function benchDsyncQueue(o: QueueBenchOptions, x: DsyncQueueBenchExtra = {}):
+  Promise<Row[]> {
+  const cpuProfDir = x.cpuProfDir;
+  const cluster = await startDsyncLockCluster({ service: 'queue',
+    extraServeArgs: x.serveArgs ?? [], ...(cpuProfDir === undefined ? {} : { cpuProfDir }) });
   const connections = Math.max(...o.publishInFlight, DEFAULT_BATCH_IN_FLIGHT, o.consumers);
   const side: DsyncQueueSide = { cluster, clients: new Map(cluster.nodes.map((n) =>
     [n.id, new DsyncQueueHttp(n.url, connections)])) };
-  const body = payload();
   const rows: Row[] = [];
+  // A selected row runs (with cpuProfDir, inside one CPU profile per node); `row` sets it up.
+  const run = async (name: string, row: () => Promise<Row>): Promise<void> => {
+    if (!selected({ only: x.only ?? null }, name)) return;
+    if (cpuProfDir === undefined) {
+      rows.push(await row());
+      return;
+    }
+    cluster.toggleCpuProfiles();
+    try { rows.push(await row()); } finally {
+      process.stderr.write(`queue: CPU profiles of "${name}": ${cluster.toggleCpuProfiles()}\n`);
+    }
+  };
+  const body = payload();
   const retry = new RetryOn503();
   try {
     await leadersSettled(cluster);
     for (const inFlight of o.publishInFlight) {
-      const topic = `bench-publish-${inFlight}`;
-      const http = await leaderClient(side, topic);
-      process.stderr.write(`queue: dsync, ${publishSetting(inFlight)} to ${http.url}\n`);
-      rows.push(await profiled(publishSetting(inFlight), () => publishRow('dsync',
-        publishSetting(inFlight), inFlight, o, () => retry.run(() => http.publish(topic, body)))));
+      await run(publishSetting(inFlight), async () => {
+        const topic = `bench-publish-${inFlight}`;
+        const http = await leaderClient(side, topic);
+        process.stderr.write(`queue: dsync, ${publishSetting(inFlight)} to ${http.url}\n`);
+        return publishRow('dsync', publishSetting(inFlight), inFlight, o,
+          () => retry.run(() => http.publish(topic, body)));
+      });
     }
     const bodies = Array.from({ length: DEFAULT_BATCH_MESSAGES }, payload);
     const batched = batchSetting(DEFAULT_BATCH_MESSAGES, DEFAULT_BATCH_IN_FLIGHT);
-    const batchHttp = await leaderClient(side, 'bench-batch');
-    process.stderr.write(`queue: dsync, ${batched}\n`);
-    rows.push(await profiled(batched, () => publishRow('dsync', batched,
-      DEFAULT_BATCH_IN_FLIGHT, o, () => retry.run(() => batchHttp.publishBatch('bench-batch',
-        bodies)), DEFAULT_BATCH_MESSAGES)));
-    const topic = 'bench-consume';
-    const http = await leaderClient(side, topic);
-    process.stderr.write(`queue: dsync, filling ${o.consumeMessages} messages to consume\n`);
-    await prefillDsync(http, topic, o.consumeMessages);
-    process.stderr.write(`queue: dsync, ${consumeSetting(o.consumers)}\n`);
-    rows.push(await profiled(consumeSetting(o.consumers), () => consumeRow('dsync',
-      consumeSetting(o.consumers), o.consumeMessages,
-      (done) => drainDsync(http, topic, o.consumeMessages, o.consumers, done))));
-    const piped = pipelinedConsumeSetting(o.consumers);
-    const pipedTopic = 'bench-consume-pipelined';
-    const pipedHttp = await leaderClient(side, pipedTopic);
-    process.stderr.write(`queue: dsync, filling ${o.consumeMessages} messages to consume\n`);
-    await prefillDsync(pipedHttp, pipedTopic, o.consumeMessages);
-    process.stderr.write(`queue: dsync, ${piped}\n`);
-    rows.push(await profiled(piped, () => consumeRow('dsync', piped, o.consumeMessages,
-      (done) => drainDsync(pipedHttp, pipedTopic, o.consumeMessages, o.consumers, done, true))));
+    await run(batched, async () => {
+      const http = await leaderClient(side, 'bench-batch');
+      process.stderr.write(`queue: dsync, ${batched}\n`);
+      return publishRow('dsync', batched, DEFAULT_BATCH_IN_FLIGHT, o,
+        () => retry.run(() => http.publishBatch('bench-batch', bodies)), DEFAULT_BATCH_MESSAGES);
+    });
+    await consumeRows(side, o, run);
     if (retry.retries > 0) process.stderr.write(`queue: dsync retried ${retry.retries} 503s\n`);
     return rows;
   } finally {
@@ -204,6 +226,8 @@ export async function benchDsyncQueue(o: QueueBenchOptions, extraServeArgs: stri
 
 interface QueueArgs {
   readonly json: boolean;
+  /** `--only 'a;b'`: dsync's rows whose setting contains one of these (see selected()). */
+  readonly only: readonly string[] | null;
   readonly systems: readonly System[];
   readonly bench: QueueBenchOptions;
 }
@@ -212,7 +236,7 @@ function parseQueueArgs(argv: readonly string[] = process.argv.slice(2)): QueueA
   const { values } = parseArgs({ args: [...argv], strict: true, options: {
     json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false },
     'duration-ms': { type: 'string' }, messages: { type: 'string' },
-    systems: { type: 'string', default: SYSTEMS.join(',') },
+    systems: { type: 'string', default: SYSTEMS.join(',') }, only: { type: 'string' },
   } });
   const quick = values.quick ?? false;
   const intArg = (name: string, raw: string | undefined, dflt: number, min: number): number => {
@@ -229,8 +253,10 @@ function parseQueueArgs(argv: readonly string[] = process.argv.slice(2)): QueueA
       throw new Error(`--systems: unknown system "${s}"; choose from ${SYSTEMS.join(', ')}`);
     }
   }
+  const only = values.only === undefined ? null
+    : values.only.split(';').map((x) => x.trim()).filter((x) => x !== '');
   return {
-    json: values.json ?? false, systems: systems as System[],
+    json: values.json ?? false, systems: systems as System[], only,
     bench: {
       durationMs: intArg('duration-ms', values['duration-ms'],
         quick ? QUICK_DURATION_MS : DEFAULT_QUEUE_DURATION_MS, 100),
@@ -286,8 +312,8 @@ async function main(): Promise<void> {
     .filter((a) => a !== '');
   if (args.systems.includes('dsync')) {
     const prof = process.env.DSYNC_BENCH_CPU_PROF_DIR;
-    rows.push(...await benchDsyncQueue(args.bench, extraServeArgs,
-      prof === undefined || prof === '' ? undefined : prof));
+    rows.push(...await benchDsyncQueue(args.bench, { serveArgs: extraServeArgs, only: args.only,
+      ...(prof === undefined || prof === '' ? {} : { cpuProfDir: prof }) }));
   }
   if (args.systems.includes('nats')) {
     const nats = await startNatsCluster();

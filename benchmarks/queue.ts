@@ -22,6 +22,7 @@ import { RetryOn503 } from './locks.js';
 import { DsyncHttpError, startDsyncLockCluster } from './lib/dsync-lock-cluster.js';
 import type { DsyncLockCluster } from './lib/dsync-lock-cluster.js';
 import { DsyncQueueHttp } from './lib/dsync-queue-http.js';
+import { withQueueCosts } from './lib/dsync-queue-stats.js';
 import { startNatsCluster } from './lib/nats-cluster.js';
 import { benchNatsQueue } from './lib/nats-queue.js';
 import { waitFor } from './lib/proc.js';
@@ -155,9 +156,13 @@ export interface DsyncQueueBenchExtra {
   readonly only?: readonly string[] | null;
 }
 
+/** Runs a row against `http`'s pod, the leader of its topic, and says what it cost. */
+type Measure = (http: DsyncQueueHttp, row: () => Promise<Row>) => Promise<Row>;
+
 /** The consume rows: each consumer waiting for its ack, and with its ack in flight. */
 async function consumeRows(side: DsyncQueueSide, o: QueueBenchOptions,
-  run: (name: string, row: () => Promise<Row>) => Promise<void>): Promise<void> {
+  run: (name: string, row: () => Promise<Row>) => Promise<void>, measure: Measure):
+  Promise<void> {
   for (const pipelined of [false, true]) {
     const name = pipelined ? pipelinedConsumeSetting(o.consumers) : consumeSetting(o.consumers);
     await run(name, async () => {
@@ -166,8 +171,8 @@ async function consumeRows(side: DsyncQueueSide, o: QueueBenchOptions,
       process.stderr.write(`queue: dsync, filling ${o.consumeMessages} messages to consume\n`);
       await prefillDsync(http, topic, o.consumeMessages);
       process.stderr.write(`queue: dsync, ${name}\n`);
-      return consumeRow('dsync', name, o.consumeMessages,
-        (done) => drainDsync(http, topic, o.consumeMessages, o.consumers, done, pipelined));
+      return measure(http, () => consumeRow('dsync', name, o.consumeMessages,
+        (done) => drainDsync(http, topic, o.consumeMessages, o.consumers, done, pipelined)));
     });
   }
 }
@@ -194,6 +199,12 @@ export async function benchDsyncQueue(o: QueueBenchOptions, x: DsyncQueueBenchEx
       process.stderr.write(`queue: CPU profiles of "${name}": ${cluster.toggleCpuProfiles()}\n`);
     }
   };
+  const pids = cluster.nodes.map((n) => n.pid).filter((pid) => pid !== undefined);
+  const measure: Measure = async (http, row) => {
+    const { row: r, line } = await withQueueCosts(pids, http.url, row);
+    process.stderr.write(`queue: dsync, ${line}\n`);
+    return r;
+  };
   const body = payload();
   const retry = new RetryOn503();
   try {
@@ -203,8 +214,8 @@ export async function benchDsyncQueue(o: QueueBenchOptions, x: DsyncQueueBenchEx
         const topic = `bench-publish-${inFlight}`;
         const http = await leaderClient(side, topic);
         process.stderr.write(`queue: dsync, ${publishSetting(inFlight)} to ${http.url}\n`);
-        return publishRow('dsync', publishSetting(inFlight), inFlight, o,
-          () => retry.run(() => http.publish(topic, body)));
+        return measure(http, () => publishRow('dsync', publishSetting(inFlight), inFlight, o,
+          () => retry.run(() => http.publish(topic, body))));
       });
     }
     const bodies = Array.from({ length: DEFAULT_BATCH_MESSAGES }, payload);
@@ -212,10 +223,10 @@ export async function benchDsyncQueue(o: QueueBenchOptions, x: DsyncQueueBenchEx
     await run(batched, async () => {
       const http = await leaderClient(side, 'bench-batch');
       process.stderr.write(`queue: dsync, ${batched}\n`);
-      return publishRow('dsync', batched, DEFAULT_BATCH_IN_FLIGHT, o,
-        () => retry.run(() => http.publishBatch('bench-batch', bodies)), DEFAULT_BATCH_MESSAGES);
+      return measure(http, () => publishRow('dsync', batched, DEFAULT_BATCH_IN_FLIGHT, o,
+        () => retry.run(() => http.publishBatch('bench-batch', bodies)), DEFAULT_BATCH_MESSAGES));
     });
-    await consumeRows(side, o, run);
+    await consumeRows(side, o, run, measure);
     if (retry.retries > 0) process.stderr.write(`queue: dsync retried ${retry.retries} 503s\n`);
     return rows;
   } finally {

@@ -179,6 +179,8 @@ export class RaftGroup {
   /** Commands accepted and not settled, batched or proposed. */
   private pendingCommands = 0;
   private batch: Queued[] = [];
+  /** A Ready is being written whose committed entries all applied: see step(). */
+  private applyWhileWriting = false;
   private batchBytes = 0;
   private readonly reads = new Map<number, PendingRead>();
   private readBatch: Waiter<void>[] = [];
@@ -280,7 +282,18 @@ export class RaftGroup {
   step(msg: Message): void {
     if (this.closed) return;
     this.node.step(msg);
+    // An ack (or a leader's commit index) that arrives while a Ready is written may commit
+    // entries written before it: they apply now instead of after that write.
+    if (this.applyWhileWriting) this.applyDurableCommitted();
     this.schedule();
+  }
+
+  private applyDurableCommitted(): void {
+    const entries = this.node.takeDurableCommitted();
+    if (entries.length === 0) return;
+    for (const e of entries) this.applyEntry(e);
+    this.opts.observer?.onCommit?.(this.group, this.node.status().commit, this.applied);
+    this.releaseReads();
   }
 
   /** Propose a command; resolves with the state machine's result once applied here. It
@@ -596,8 +609,15 @@ export class RaftGroup {
     const persisting = this.persist(rd);
     try {
       for (let i = 0; i < early; i++) this.applyEntry(at(rd.committed, i));
+      // With all of this Ready's committed entries applied, later ones may apply as they
+      // commit during the write (step()).
+      this.applyWhileWriting = rd.snapshot === null && early === rd.committed.length;
     } finally {
-      await persisting;
+      try {
+        await persisting;
+      } finally {
+        this.applyWhileWriting = false;
+      }
     }
     if (this.readMode === 'lease' && this.role === 'leader') this.noteRoundsSent(rd.messages);
     for (const m of rd.messages) this.opts.send(m.to, m);

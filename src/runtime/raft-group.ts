@@ -282,8 +282,8 @@ export class RaftGroup {
   step(msg: Message): void {
     if (this.closed) return;
     this.node.step(msg);
-    // An ack (or a leader's commit index) that arrives while a Ready is written may commit
-    // entries written before it: they apply now instead of after that write.
+    // An ack that arrives while the leader writes a Ready may commit entries written before
+    // it: they apply now instead of after that write.
     if (this.applyWhileWriting) this.applyDurableCommitted();
     this.schedule();
   }
@@ -605,13 +605,16 @@ export class RaftGroup {
     // Ready's new entries are written (the write starts first, so the fsync runs meanwhile):
     // their answers need not wait for one more fsync (under load the leader's next Ready
     // always carries new entries, and that fsync doubled every commit's latency).
-    const early = rd.snapshot === null ? persistedBefore(rd) : 0;
+    // Only a leader: its proposers wait for the apply. A follower's ack leaves when its write
+    // is done, and an apply running then (a large entry) would hold the ack back.
+    const eager = rd.snapshot === null && this.role === 'leader';
+    const early = eager ? persistedBefore(rd) : 0;
     const persisting = this.persist(rd);
     try {
       for (let i = 0; i < early; i++) this.applyEntry(at(rd.committed, i));
       // With all of this Ready's committed entries applied, later ones may apply as they
       // commit during the write (step()).
-      this.applyWhileWriting = rd.snapshot === null && early === rd.committed.length;
+      this.applyWhileWriting = eager && early === rd.committed.length;
     } finally {
       try {
         await persisting;

@@ -2,11 +2,16 @@
 // JetStream (3 servers, a stream with 3 replicas, file storage) and a RabbitMQ quorum queue
 // (one node), in one run on this machine. Per system: publish of 100-byte messages, one per
 // request, with 1 and 64 in flight; for dsync also batches of 100 per request; then consume
-// + ack of a prefilled queue by 4 consumers taking up to 100 messages at a time. Every
+// + ack of a prefilled queue by 4 consumers taking up to 100 messages at a time (for dsync
+// twice: each consumer waiting for its ack before it receives again, and with its ack in
+// flight while it receives, as the SDK's consume loop and the other two systems do). Every
 // server is started by this script on free ports with temp dirs and stopped by pid at the end.
 // Run (after `npm run build`):
 //   npx tsx benchmarks/queue.ts [--quick] [--json] [--duration-ms N] [--messages N]
-//     [--systems dsync,nats,rabbitmq]
+//     [--systems dsync,nats,rabbitmq] [--only 'batches;consume']
+// --only: dsync's rows whose setting contains one of these (`=name`: exactly that one).
+// DSYNC_BENCH_CPU_PROF_DIR=dir: a CPU profile of every pod per dsync row, for
+// benchmarks/profile-summary.ts. DSYNC_BENCH_SERVE_ARGS: more `dsync serve` flags.
 // --quick: 1 s per publish row and 2,000 messages to consume (shows that it works; the
 // figures to quote come from the defaults on a quiet machine).
 import { loadavg } from 'node:os';
@@ -17,6 +22,7 @@ import { RetryOn503 } from './locks.js';
 import { DsyncHttpError, startDsyncLockCluster } from './lib/dsync-lock-cluster.js';
 import type { DsyncLockCluster } from './lib/dsync-lock-cluster.js';
 import { DsyncQueueHttp } from './lib/dsync-queue-http.js';
+import { withQueueCosts } from './lib/dsync-queue-stats.js';
 import { startNatsCluster } from './lib/nats-cluster.js';
 import { benchNatsQueue } from './lib/nats-queue.js';
 import { waitFor } from './lib/proc.js';
@@ -29,7 +35,7 @@ import {
 import type { BatchDone, QueueBenchOptions } from './lib/queue-bench.js';
 import { benchRabbitQueue } from './lib/rabbitmq-queue.js';
 import { startRabbitMq } from './lib/rabbitmq-server.js';
-import { printRows, ratiosTo } from './lib/stats.js';
+import { printRows, ratiosTo, selected } from './lib/stats.js';
 import type { Row } from './lib/stats.js';
 
 /** The issue's targets: dsync's unbatched publish at 64 in flight at least NATS R3's, at
@@ -47,6 +53,11 @@ const LEADERS_SETTLED_MS = 3000;
 /** Long poll of the consume row's receives. */
 const CONSUME_WAIT_MS = 1000;
 const SYSTEMS = ['dsync', 'nats', 'rabbitmq'] as const;
+
+/** dsync's consume row with each consumer's ack in flight while it receives again. */
+export function pipelinedConsumeSetting(consumers: number): string {
+  return `${consumeSetting(consumers)}, acks pipelined`;
+}
 type System = (typeof SYSTEMS)[number];
 
 interface DsyncQueueSide {
@@ -106,12 +117,16 @@ async function prefillDsync(http: DsyncQueueHttp, topic: string, total: number):
   }));
 }
 
+/** Each consumer takes up to CONSUME_BATCH and acks them all in one request. `pipelined`:
+ * it asks for its next batch while that ack is in flight (one ack in flight per consumer),
+ * as the SDK's consume loop does; else it waits for the ack first. */
 async function drainDsync(http: DsyncQueueHttp, topic: string, total: number,
-  consumers: number, done: BatchDone): Promise<void> {
+  consumers: number, done: BatchDone, pipelined = false): Promise<void> {
   let acked = 0;
   // Receives still long-polling once the last message is acked are called off.
   const finished = new AbortController();
   await Promise.all(Array.from({ length: consumers }, async () => {
+    let inFlight: Promise<void> = Promise.resolve();
     while (acked < total) {
       const t0 = process.hrtime.bigint();
       const got = await http.receive(topic, CONSUME_GROUP, CONSUME_BATCH, CONSUME_WAIT_MS,
@@ -120,47 +135,98 @@ async function drainDsync(http: DsyncQueueHttp, topic: string, total: number,
         throw err;
       });
       if (got.length === 0) continue;
-      const n = await http.ack(topic, CONSUME_GROUP, got.map((m) => m.receipt));
-      acked += n;
-      done(n, process.hrtime.bigint() - t0);
-      if (acked >= total) finished.abort();
+      await inFlight;
+      inFlight = http.ack(topic, CONSUME_GROUP, got.map((m) => m.receipt)).then((n) => {
+        acked += n;
+        done(n, process.hrtime.bigint() - t0);
+        if (acked >= total) finished.abort();
+      });
+      if (!pipelined) await inFlight;
     }
+    await inFlight;
   }));
 }
 
+export interface DsyncQueueBenchExtra {
+  /** More `dsync serve` flags (DSYNC_BENCH_SERVE_ARGS). */
+  readonly serveArgs?: readonly string[];
+  /** One CPU profile per node and row into this directory (DSYNC_BENCH_CPU_PROF_DIR). */
+  readonly cpuProfDir?: string;
+  /** `--only`: the rows to run (null: all). */
+  readonly only?: readonly string[] | null;
+}
+
+/** Runs a row against `http`'s pod, the leader of its topic, and says what it cost. */
+type Measure = (http: DsyncQueueHttp, row: () => Promise<Row>) => Promise<Row>;
+
+/** The consume rows: each consumer waiting for its ack, and with its ack in flight. */
+async function consumeRows(side: DsyncQueueSide, o: QueueBenchOptions,
+  run: (name: string, row: () => Promise<Row>) => Promise<void>, measure: Measure):
+  Promise<void> {
+  for (const pipelined of [false, true]) {
+    const name = pipelined ? pipelinedConsumeSetting(o.consumers) : consumeSetting(o.consumers);
+    await run(name, async () => {
+      const topic = pipelined ? 'bench-consume-pipelined' : 'bench-consume';
+      const http = await leaderClient(side, topic);
+      process.stderr.write(`queue: dsync, filling ${o.consumeMessages} messages to consume\n`);
+      await prefillDsync(http, topic, o.consumeMessages);
+      process.stderr.write(`queue: dsync, ${name}\n`);
+      return measure(http, () => consumeRow('dsync', name, o.consumeMessages,
+        (done) => drainDsync(http, topic, o.consumeMessages, o.consumers, done, pipelined)));
+    });
+  }
+}
+
 /** dsync's rows: each setting on its own topic, sent to the node that leads its partition. */
-export async function benchDsyncQueue(o: QueueBenchOptions, extraServeArgs: string[] = []):
+export async function benchDsyncQueue(o: QueueBenchOptions, x: DsyncQueueBenchExtra = {}):
   Promise<Row[]> {
-  const cluster = await startDsyncLockCluster({ service: 'queue', extraServeArgs });
+  const cpuProfDir = x.cpuProfDir;
+  const cluster = await startDsyncLockCluster({ service: 'queue',
+    extraServeArgs: x.serveArgs ?? [], ...(cpuProfDir === undefined ? {} : { cpuProfDir }) });
   const connections = Math.max(...o.publishInFlight, DEFAULT_BATCH_IN_FLIGHT, o.consumers);
   const side: DsyncQueueSide = { cluster, clients: new Map(cluster.nodes.map((n) =>
     [n.id, new DsyncQueueHttp(n.url, connections)])) };
-  const body = payload();
   const rows: Row[] = [];
+  // A selected row runs (with cpuProfDir, inside one CPU profile per node); `row` sets it up.
+  const run = async (name: string, row: () => Promise<Row>): Promise<void> => {
+    if (!selected({ only: x.only ?? null }, name)) return;
+    if (cpuProfDir === undefined) {
+      rows.push(await row());
+      return;
+    }
+    cluster.toggleCpuProfiles();
+    try { rows.push(await row()); } finally {
+      process.stderr.write(`queue: CPU profiles of "${name}": ${cluster.toggleCpuProfiles()}\n`);
+    }
+  };
+  const pids = cluster.nodes.map((n) => n.pid).filter((pid) => pid !== undefined);
+  const measure: Measure = async (http, row) => {
+    const { row: r, line } = await withQueueCosts(pids, http.url, row);
+    process.stderr.write(`queue: dsync, ${line}\n`);
+    return r;
+  };
+  const body = payload();
   const retry = new RetryOn503();
   try {
     await leadersSettled(cluster);
     for (const inFlight of o.publishInFlight) {
-      const topic = `bench-publish-${inFlight}`;
-      const http = await leaderClient(side, topic);
-      process.stderr.write(`queue: dsync, ${publishSetting(inFlight)} to ${http.url}\n`);
-      rows.push(await publishRow('dsync', publishSetting(inFlight), inFlight, o,
-        () => retry.run(() => http.publish(topic, body))));
+      await run(publishSetting(inFlight), async () => {
+        const topic = `bench-publish-${inFlight}`;
+        const http = await leaderClient(side, topic);
+        process.stderr.write(`queue: dsync, ${publishSetting(inFlight)} to ${http.url}\n`);
+        return measure(http, () => publishRow('dsync', publishSetting(inFlight), inFlight, o,
+          () => retry.run(() => http.publish(topic, body))));
+      });
     }
     const bodies = Array.from({ length: DEFAULT_BATCH_MESSAGES }, payload);
     const batched = batchSetting(DEFAULT_BATCH_MESSAGES, DEFAULT_BATCH_IN_FLIGHT);
-    const batchHttp = await leaderClient(side, 'bench-batch');
-    process.stderr.write(`queue: dsync, ${batched}\n`);
-    rows.push(await publishRow('dsync', batched, DEFAULT_BATCH_IN_FLIGHT, o,
-      () => retry.run(() => batchHttp.publishBatch('bench-batch', bodies)),
-      DEFAULT_BATCH_MESSAGES));
-    const topic = 'bench-consume';
-    const http = await leaderClient(side, topic);
-    process.stderr.write(`queue: dsync, filling ${o.consumeMessages} messages to consume\n`);
-    await prefillDsync(http, topic, o.consumeMessages);
-    process.stderr.write(`queue: dsync, ${consumeSetting(o.consumers)}\n`);
-    rows.push(await consumeRow('dsync', consumeSetting(o.consumers), o.consumeMessages,
-      (done) => drainDsync(http, topic, o.consumeMessages, o.consumers, done)));
+    await run(batched, async () => {
+      const http = await leaderClient(side, 'bench-batch');
+      process.stderr.write(`queue: dsync, ${batched}\n`);
+      return measure(http, () => publishRow('dsync', batched, DEFAULT_BATCH_IN_FLIGHT, o,
+        () => retry.run(() => http.publishBatch('bench-batch', bodies)), DEFAULT_BATCH_MESSAGES));
+    });
+    await consumeRows(side, o, run, measure);
     if (retry.retries > 0) process.stderr.write(`queue: dsync retried ${retry.retries} 503s\n`);
     return rows;
   } finally {
@@ -171,6 +237,8 @@ export async function benchDsyncQueue(o: QueueBenchOptions, extraServeArgs: stri
 
 interface QueueArgs {
   readonly json: boolean;
+  /** `--only 'a;b'`: dsync's rows whose setting contains one of these (see selected()). */
+  readonly only: readonly string[] | null;
   readonly systems: readonly System[];
   readonly bench: QueueBenchOptions;
 }
@@ -179,7 +247,7 @@ function parseQueueArgs(argv: readonly string[] = process.argv.slice(2)): QueueA
   const { values } = parseArgs({ args: [...argv], strict: true, options: {
     json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false },
     'duration-ms': { type: 'string' }, messages: { type: 'string' },
-    systems: { type: 'string', default: SYSTEMS.join(',') },
+    systems: { type: 'string', default: SYSTEMS.join(',') }, only: { type: 'string' },
   } });
   const quick = values.quick ?? false;
   const intArg = (name: string, raw: string | undefined, dflt: number, min: number): number => {
@@ -196,8 +264,10 @@ function parseQueueArgs(argv: readonly string[] = process.argv.slice(2)): QueueA
       throw new Error(`--systems: unknown system "${s}"; choose from ${SYSTEMS.join(', ')}`);
     }
   }
+  const only = values.only === undefined ? null
+    : values.only.split(';').map((x) => x.trim()).filter((x) => x !== '');
   return {
-    json: values.json ?? false, systems: systems as System[],
+    json: values.json ?? false, systems: systems as System[], only,
     bench: {
       durationMs: intArg('duration-ms', values['duration-ms'],
         quick ? QUICK_DURATION_MS : DEFAULT_QUEUE_DURATION_MS, 100),
@@ -215,12 +285,13 @@ export function queueTargetLines(rows: readonly Row[]): string[] {
     (typeof system === 'string' ? r.system === system : system.test(r.system)) &&
     r.setting === setting);
   const lines: string[] = [];
-  const ratioLine = (what: string, setting: string, ref: RegExp, target: number): void => {
-    const d = find('dsync', setting);
+  const ratioLine = (what: string, setting: string, ref: RegExp, target: number,
+    dsyncSetting = setting): void => {
+    const d = find('dsync', dsyncSetting);
     const r = find(ref, setting);
     if (d === undefined || r === undefined || r.opsPerSec === 0) return;
     const x = d.opsPerSec / r.opsPerSec;
-    lines.push(`${setting}: ${x.toFixed(2)}× ${r.system} (target ≥ ${target}× ${what}): ` +
+    lines.push(`${dsyncSetting}: ${x.toFixed(2)}× ${r.system} (target ≥ ${target}× ${what}): ` +
       `${x >= target ? 'met' : 'MISSED'}`);
   };
   ratioLine('NATS R3', publishSetting(64), /^NATS/, TARGET_PUBLISH_RATIO_NATS);
@@ -232,6 +303,9 @@ export function queueTargetLines(rows: readonly Row[]): string[] {
   }
   ratioLine('RabbitMQ', consumeSetting(DEFAULT_CONSUMERS), /^RabbitMQ/,
     TARGET_CONSUME_RATIO_RABBITMQ);
+  // RabbitMQ's and NATS's consumers never wait for an ack either (neither confirms one).
+  ratioLine('RabbitMQ', consumeSetting(DEFAULT_CONSUMERS), /^RabbitMQ/,
+    TARGET_CONSUME_RATIO_RABBITMQ, pipelinedConsumeSetting(DEFAULT_CONSUMERS));
   return lines;
 }
 
@@ -248,7 +322,9 @@ async function main(): Promise<void> {
   const extraServeArgs = (process.env.DSYNC_BENCH_SERVE_ARGS ?? '').split(' ')
     .filter((a) => a !== '');
   if (args.systems.includes('dsync')) {
-    rows.push(...await benchDsyncQueue(args.bench, extraServeArgs));
+    const prof = process.env.DSYNC_BENCH_CPU_PROF_DIR;
+    rows.push(...await benchDsyncQueue(args.bench, { serveArgs: extraServeArgs, only: args.only,
+      ...(prof === undefined || prof === '' ? {} : { cpuProfDir: prof }) }));
   }
   if (args.systems.includes('nats')) {
     const nats = await startNatsCluster();

@@ -126,6 +126,8 @@ export class RaftNode {
   private applyingTo: number;
   /** A Ready was handed out and not yet advance()d: the next one must wait for it. */
   private readyOutstanding = false;
+  /** The outstanding Ready carries a snapshot (nothing applies until it is installed). */
+  private writingSnapshot = false;
   /** The term of the last hard state known to be on disk (restored, or advance()d). */
   private durableTerm = 0;
   private stepRole: (m: Message) => void = (m) => this.stepFollower(m);
@@ -358,6 +360,7 @@ export class RaftNode {
     this.readStates = [];
     this.dropped = [];
     this.readyOutstanding = true;
+    this.writingSnapshot = r.snapshot !== null;
     return r;
   }
 
@@ -408,10 +411,34 @@ export class RaftNode {
     return beats;
   }
 
+  /**
+   * Committed entries the shell may apply at once, while the outstanding Ready is still being
+   * persisted: those after every entry already handed out, up to the commit index and no
+   * further than what is durable here. An ack that arrives during the leader's write (or a
+   * commit index during a follower's) need not wait for that write to be applied: the entries
+   * are on a majority's disks, and on ours. The shell must have applied every committed entry
+   * of the outstanding Ready already, and must apply these before it steps anything else.
+   * Empty while a snapshot waits to be installed or is being written.
+   */
+  takeDurableCommitted(): Entry[] {
+    if (this.pendingSnapshot !== null || this.writingSnapshot) return [];
+    if (this.log.snapshotIndex() > this.applyingTo) return [];
+    const hi = Math.min(this.log.commit, this.log.stableIndex());
+    const lo = this.applyingTo + 1;
+    if (lo > hi) return [];
+    const out = this.log.slice(lo, hi + 1, Infinity, this.opts.maxAppendEntries);
+    const last = out[out.length - 1];
+    assert(last !== undefined, 'durable committed entries exist');
+    this.applyingTo = last.index;
+    this.log.appliedTo(last.index);
+    return out;
+  }
+
   /** The shell persisted, sent and applied `ready`. */
   advance(ready: Ready): void {
     assert(this.readyOutstanding, 'advance() follows ready()');
     this.readyOutstanding = false;
+    this.writingSnapshot = false;
     if (ready.hardState !== null) this.durableTerm = ready.hardState.term;
     const lastCommitted = ready.committed[ready.committed.length - 1]?.index ?? 0;
     const applied = Math.max(lastCommitted, ready.snapshot?.meta.index ?? 0);

@@ -122,7 +122,9 @@ export interface SoftState {
 /**
  * What the shell must do, in this order: send `earlyMessages` (or at any later point: they do
  * not wait for the disk); persist `hardState`, `snapshot` and `entries` with one fsync; then
- * send `messages`; then apply `snapshot` (if any) and `committed`; then call
+ * send `messages`; then apply `snapshot` (if any) and `committed` (the committed entries
+ * below entries[0].index were persisted by an earlier Ready: without a snapshot they may
+ * apply before this Ready is persisted, so a commit need not wait for the next fsync); then call
  * `advance(ready)`, which tells the core the write is durable. Take the next Ready only after
  * that. Entries to persist may overwrite the log from entries[0].index on.
  */

@@ -633,6 +633,35 @@ describe('§10.2.1 the leader writes its log in parallel with replicating it', (
     a.advance(next);
   });
 
+  it('an entry an earlier Ready made durable commits on an ack that arrives during the next ' +
+    'write and may apply at once; an entry of that write may not, even when committed', () => {
+    const net = cluster();
+    const a = net.node('a');
+    const { index: x } = a.propose(bytes('x'));
+    const rd1 = a.ready();
+    a.advance(rd1); // x is durable on a; its appends are still on the way
+    const { index: y } = a.propose(bytes('y'));
+    const rd2 = a.ready(); // a writes y now
+    expect(rd2.entries.map((e) => e.index)).toEqual([y]);
+    expect(a.takeDurableCommitted()).toEqual([]);
+    const toB = rd1.earlyMessages.find((m) => m.to === 'b');
+    if (toB === undefined) throw new Error('no append to b');
+    net.node('b').step(toB);
+    for (const ack of sentBy(net.node('b'))) a.step(ack);
+    expect(a.takeDurableCommitted().map((e) => e.index)).toEqual([x]);
+    expect(a.takeDurableCommitted()).toEqual([]);
+    // b and c ack y: committed by the followers, but not yet on a's disk.
+    for (const m of [...rd1.earlyMessages.filter((e) => e.to === 'c'), ...rd2.earlyMessages]) {
+      const f = net.node(m.to);
+      f.step(m);
+      for (const ack of sentBy(f)) a.step(ack);
+    }
+    expect(a.status().commit).toBe(y);
+    expect(a.takeDurableCommitted()).toEqual([]);
+    a.advance(rd2);
+    expect(a.ready().committed.map((e) => e.index)).toEqual([y]);
+  });
+
   it('a quorum of followers commits without the leader\'s own write', () => {
     const net = cluster();
     const a = net.node('a');

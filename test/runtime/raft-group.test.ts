@@ -125,6 +125,41 @@ describe('RaftGroup: commands batched per entry', () => {
   });
 });
 
+describe('RaftGroup: applying while the next write is on disk', () => {
+  it('a committed entry is answered while the Ready that commits it still writes new ' +
+    'entries (storage writes held by the test)', async () => {
+    const sm = new RecordingMachine();
+    const g = await single(sm);
+    const storage = (g as unknown as { storage: RaftStorage }).storage;
+    const save = storage.save.bind(storage);
+    const held: Array<() => void> = [];
+    let holding = false;
+    storage.save = async (w) => {
+      if (holding && w.entries.length > 0) await new Promise<void>((r) => held.push(r));
+      return save(w);
+    };
+    holding = true;
+    let aDone = false;
+    const a = g.propose(encode('a'), { timeoutMs: 10_000 })
+      .then((r) => { aDone = true; return r; });
+    await waitFor('the write of a is held', () => held.length === 1);
+    // b joins the next entry: the loop is waiting for a's write.
+    const b = g.propose(encode('b'), { timeoutMs: 10_000 });
+    held.shift()?.();
+    await waitFor('the write of b is held', () => held.length === 1);
+    try {
+      // a is committed (the one voter persisted it) and answered though b's write is not done.
+      await waitFor('a answered while b is written', () => aDone, 5000);
+      expect(sm.applied.map((x) => x.cmd)).toEqual(['a']);
+    } finally {
+      holding = false;
+      held.shift()?.();
+    }
+    expect(await a).toMatch(/^a@/);
+    expect(await b).toMatch(/^b@/);
+  });
+});
+
 describe('RaftGroup: taking office', () => {
   it('a new leader\'s first commands follow its no-op, ahead of a proposal made the moment ' +
     'it leads', async () => {

@@ -49,7 +49,10 @@ interface SimNode {
   crashedAt: number;
   wasLeaderTerm: number;
   /** A Ready whose early messages left and whose write completes at step `doneAt`. */
-  writing: { readonly rd: Ready; readonly doneAt: number } | null;
+  /** A slow write in progress. `applied`: how many of its Ready's committed entries were
+   * applied before the write started (those below its entries, as the runtime does); once
+   * all were, entries committed during the write apply as they commit (takeDurableCommitted). */
+  writing: { readonly rd: Ready; readonly doneAt: number; readonly applied: number } | null;
   /** The term the shell knows it leads (0: not leading), and the leader-start entries of
    * that term it could not propose yet (as RaftGroup: nothing else goes in before them). */
   shellTerm: number;
@@ -94,6 +97,8 @@ export interface SimStats {
   reorders: number;
   tickSkips: number;
   slowWrites: number;
+  /** Entries applied while a write of their node was in progress (takeDurableCommitted). */
+  appliedWhileWriting: number;
   compactions: number;
   snapshotsSent: number;
   snapshotsInstalled: number;
@@ -116,6 +121,7 @@ export function emptySimStats(): SimStats {
     crashesBeforePersist: 0, crashesMidReady: 0, crashesAfterEarlySend: 0, crashesAfterSend: 0,
     restarts: 0, quickRestarts: 0, partitions: 0, oneWayPartitions: 0, heals: 0, drops: 0,
     cutDrops: 0, duplicates: 0, longDelays: 0, reorders: 0, tickSkips: 0, slowWrites: 0,
+    appliedWhileWriting: 0,
     compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0, reads: 0, readsDropped: 0,
     leaseReads: 0, leaseReadsRefused: 0, confChanges: 0, confChangesApplied: 0, transfers: 0,
     timeoutNows: 0 };
@@ -303,7 +309,7 @@ export class ClusterSim {
     if (rd.hardState !== null) d.hardState = rd.hardState;
   }
 
-  private apply(n: SimNode, rd: Ready): void {
+  private apply(n: SimNode, rd: Ready, appliedEarly: number): void {
     if (rd.snapshot !== null) {
       const app = decodeApp(rd.snapshot.data);
       if (app.index !== rd.snapshot.meta.index) throw new SimViolation('snapshot index mismatch');
@@ -312,7 +318,19 @@ export class ClusterSim {
       this.checker.applied(n.id, app.index, app.hash);
       this.machine?.restore(n.id, rd.snapshot.data.subarray(8), app.index);
     }
-    for (const e of rd.committed) {
+    this.applyCommitted(n, rd.committed.slice(appliedEarly));
+    for (const rs of rd.readStates) {
+      this.checker.readAnswered(n.id, rs.ctx, rs.index);
+      this.stats.reads++;
+    }
+    for (const d of rd.dropped) {
+      this.checker.readDropped(n.id, d.ctx);
+      this.stats.readsDropped++;
+    }
+  }
+
+  private applyCommitted(n: SimNode, entries: readonly Entry[]): void {
+    for (const e of entries) {
       if (e.index !== n.app.index + 1) {
         throw new SimViolation(`${n.id} applies ${e.index} after ${n.app.index}`);
       }
@@ -326,14 +344,6 @@ export class ClusterSim {
         this.stats.confChangesApplied++;
       }
     }
-    for (const rs of rd.readStates) {
-      this.checker.readAnswered(n.id, rs.ctx, rs.index);
-      this.stats.reads++;
-    }
-    for (const d of rd.dropped) {
-      this.checker.readDropped(n.id, d.ctx);
-      this.stats.readsDropped++;
-    }
   }
 
   /** Drain a node's Ready batches: send early -> (crash?) -> [write takes a few steps] ->
@@ -346,7 +356,7 @@ export class ClusterSim {
       if (w !== null) {
         if (w.doneAt > this.now) break;
         n.writing = null;
-        this.finishReady(n, w.rd);
+        this.finishReady(n, w.rd, w.applied);
         continue;
       }
       if (!n.raft.hasReady()) break;
@@ -361,7 +371,10 @@ export class ClusterSim {
       }
       const writes = rd.entries.length > 0 || rd.snapshot !== null || rd.hardState !== null;
       if (writes && this.chance(this.world.disk.slowWriteRate)) {
-        n.writing = { rd, doneAt: this.now + this.rand.int(1, this.world.disk.maxWriteSteps + 1) };
+        const applied = rd.snapshot === null ? persistedBefore(rd) : 0;
+        this.applyCommitted(n, rd.committed.slice(0, applied));
+        n.writing = { rd, doneAt: this.now + this.rand.int(1, this.world.disk.maxWriteSteps + 1),
+          applied };
         this.stats.slowWrites++;
         break;
       }
@@ -370,7 +383,7 @@ export class ClusterSim {
     this.observe(n);
   }
 
-  private finishReady(n: SimNode, rd: Ready): void {
+  private finishReady(n: SimNode, rd: Ready, appliedEarly = 0): void {
     this.persist(n, rd);
     if (this.faultsOn && this.chance(this.world.faults.crashMidReadyRate)) {
       this.crash(n, 'after persist, before send', 'midReady');
@@ -382,7 +395,7 @@ export class ClusterSim {
       this.crash(n, 'after send, before apply', 'afterSend');
       return;
     }
-    this.apply(n, rd);
+    this.apply(n, rd, appliedEarly);
     n.raft?.advance(rd);
   }
 
@@ -440,6 +453,12 @@ export class ClusterSim {
     this.stats.delivered++;
     if (m.type === 'timeoutNow') this.stats.timeoutNows++;
     n.raft.step(m);
+    const w = n.writing;
+    if (w !== null && w.rd.snapshot === null && w.applied === w.rd.committed.length) {
+      const entries = n.raft.takeDurableCommitted();
+      this.stats.appliedWhileWriting += entries.length;
+      this.applyCommitted(n, entries);
+    }
     if (this.faultsOn && this.chance(this.world.faults.crashBeforePersistRate)) {
       this.crash(n, 'after step, before persist', 'beforePersist');
       return;
@@ -632,7 +651,9 @@ export class ClusterSim {
 
   private compact(n: SimNode): void {
     const raft = n.raft;
-    if (raft === null) return;
+    // As the runtime, which snapshots between Readies: during a write the app may be ahead of
+    // what the core counts applied (entries applied while the write runs).
+    if (raft === null || n.writing !== null) return;
     const st = raft.status();
     if (st.applied < st.firstIndex + 2) return;
     const meta = raft.snapshotMetaAt(st.applied);
@@ -848,4 +869,14 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export function runSeed(world: SimWorld, trace?: (line: string) => void,
   machine?: SimMachine, raftNode?: RaftNodeClass): SimStats {
   return new ClusterSim(world, trace, machine, raftNode).run();
+}
+
+/** How many of a Ready's committed entries lie before the entries it persists (the runtime's
+ * rule: those may apply before the write). */
+function persistedBefore(rd: Ready): number {
+  const first = rd.entries[0]?.index;
+  if (first === undefined) return rd.committed.length;
+  let n = 0;
+  while (n < rd.committed.length && (rd.committed[n]?.index ?? Infinity) < first) n++;
+  return n;
 }

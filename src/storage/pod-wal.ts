@@ -79,6 +79,8 @@ export interface WalStats {
   readonly rewrites: number;
   readonly rewrittenEntries: number;
   readonly groups: number;
+  /** A write is queued or in progress (false: every save so far is settled). */
+  readonly writing: boolean;
 }
 
 interface Deferred {
@@ -287,6 +289,7 @@ export class PodWal {
       segments: this.segments.length, fsyncs: this.sync.count, groupCommits: this.groupCommits,
       saves: this.saves, bytesWritten: this.bytesWritten, rewrites: this.rewrites,
       rewrittenEntries: this.rewrittenEntries, groups: this.slots.size,
+      writing: this.draining || this.flushScheduled || this.jobs.length > 0,
     };
   }
 

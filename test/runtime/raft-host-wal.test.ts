@@ -70,6 +70,9 @@ describe('RaftHost on one pod WAL', () => {
     // Settled: the leader-start entries of every group are applied.
     await Promise.all(pod.groups.map((g) => g.propose(encode('warm-up'), { timeoutMs: 5000 })));
     for (let round = 0; round < 5; round++) {
+      // A leader answers a proposal once it applied, which may be while its group still
+      // writes the Ready after it (raft-group.ts): the round starts once that write is done.
+      await waitFor('the WAL is idle', () => !pod.wal.stats().writing, 5_000);
       const before = pod.wal.stats();
       // One command per group in one turn: every group's Ready has entries to persist.
       await Promise.all(pod.groups.map((g, i) =>

@@ -16,6 +16,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { assert } from '../src/assert.js';
+import { RetryOn503 } from './locks.js';
 import { leadersSettled } from './queue.js';
 import { startDsyncLockCluster, type DsyncLockCluster } from './lib/dsync-lock-cluster.js';
 import { DsyncQueueHttp } from './lib/dsync-queue-http.js';
@@ -96,6 +97,8 @@ async function offerLoad(targets: readonly DsyncQueueHttp[], topics: readonly st
   let done = 0;
   let next = 0;
   const pending = new Set<Promise<void>>();
+  // A partition's leadership may move during the row (to its preferred pod): retried.
+  const retry = new RetryOn503();
   const t0 = performance.now();
   for (let tick = 1; performance.now() - t0 < durationMs; tick++) {
     const due = Math.floor((tick * PACE_MS * rate) / 1000) - Math.floor(((tick - 1) * PACE_MS *
@@ -106,7 +109,7 @@ async function offerLoad(targets: readonly DsyncQueueHttp[], topics: readonly st
       const topic = topics[k];
       assert(client !== undefined && topic !== undefined, 'a topic per target');
       inFlight++;
-      const p = client.publish(topic, body).then(() => { done++; }).finally(() => {
+      const p = retry.run(() => client.publish(topic, body)).then(() => { done++; }).finally(() => {
         inFlight--;
         pending.delete(p);
       });

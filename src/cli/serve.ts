@@ -69,20 +69,21 @@ export function addServeCommand(program: Command): void {
     try {
       node = await startNode(cfg, logger, metrics, discovery);
     } catch (err) {
-      if (err instanceof DsyncError && err.code === 'INVALID_ARGUMENT') {
+      const exitCode = err instanceof DsyncError ? START_EXIT_CODES[err.code] : undefined;
+      if (exitCode !== undefined) {
         logger.fatal({ err }, 'cannot start');
-        program.error(`dsync serve: ${err.message}`, { exitCode: 2 });
-      }
-      if (err instanceof DsyncError && err.code === 'UNAVAILABLE') {
-        // Something this node needs is not there (Redis): worth a restart later, exit 1.
-        logger.fatal({ err }, 'cannot start');
-        program.error(`dsync serve: ${err.message}`, { exitCode: 1 });
+        program.error(`dsync serve: ${(err as Error).message}`, { exitCode });
       }
       throw err;
     }
     onShutdown(DEFAULT_SHUTDOWN_SIGNALS, node.shutdownSteps(), { logger });
   });
 }
+
+/** How a start-up that cannot go on ends: a configuration that can never start is a usage
+ * error (2); something the node needs is not there yet (Redis) is worth a restart later (1).
+ * Any other error is a bug, and is thrown. */
+const START_EXIT_CODES: Readonly<Record<string, number>> = { INVALID_ARGUMENT: 2, UNAVAILABLE: 1 };
 
 async function startNode(cfg: NodeConfig, logger: Logger, metrics: Metrics,
   discovery: NodeDiscovery): Promise<{ shutdownSteps(): readonly ShutdownStep[] }> {

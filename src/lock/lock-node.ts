@@ -29,9 +29,8 @@ import type { RaftGroup } from '../runtime/raft-group.js';
 import { registerClusterRoutes } from '../runtime/cluster-routes.js';
 import { raftObserver } from '../runtime/raft-observer.js';
 import {
-  checkShutdownBudget, closeAfterFailedStart, SHUTDOWN_HANDOVER_MS_MAX, SHUTDOWN_HTTP_MS,
-  SHUTDOWN_LABEL_MS, SHUTDOWN_LEAVE_MS, SHUTDOWN_PEERS_MS, SHUTDOWN_REFUSE_MS,
-  SHUTDOWN_STORAGE_MS, shutdownStep,
+  checkShutdownBudget, closeAfterFailedStart, raftNodeClosingSteps, SHUTDOWN_HANDOVER_MS_MAX,
+  SHUTDOWN_LABEL_MS, SHUTDOWN_LEAVE_MS, SHUTDOWN_REFUSE_MS, shutdownStep,
 } from '../runtime/shutdown-budget.js';
 import { LOCK_EXTEND_MS_MAX } from './commands.js';
 import { DEFAULT_LOCK_LIMITS } from './lock-table-limits.js';
@@ -175,17 +174,12 @@ export async function startLockNode(cfg: NodeConfig, logger: Logger, metrics: Me
       logger.info({ left }, left ? 'removed from the configuration before exiting'
         : 'not removed from the configuration in time; the leader will remove this member');
     }),
-    shutdownStep('close the HTTP server', SHUTDOWN_HTTP_MS, async () => {
+    ...raftNodeClosingSteps({ host, transport, peers, http: async (timeoutMs) => {
       service.stop();
-      await closeServer(server.server, SHUTDOWN_HTTP_MS - 500);
+      await closeServer(server.server, timeoutMs);
       await closeApp();
       await forwarding.close();
-    }),
-    shutdownStep('close the Raft log (fsync)', SHUTDOWN_STORAGE_MS, () => host.close()),
-    shutdownStep('close peer connections', SHUTDOWN_PEERS_MS, async () => {
-      await transport.close();
-      await peers.close();
-    }),
+    } }),
   ]);
   return {
     group, server,

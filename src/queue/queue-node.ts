@@ -30,9 +30,8 @@ import { RaftHost } from '../runtime/raft-host.js';
 import type { RaftGroupObserver } from '../runtime/raft-group.js';
 import { raftObserver } from '../runtime/raft-observer.js';
 import {
-  checkShutdownBudget, closeAfterFailedStart, SHUTDOWN_HANDOVER_MS_MAX, SHUTDOWN_HTTP_MS,
-  SHUTDOWN_LABEL_MS, SHUTDOWN_LEAVE_MS, SHUTDOWN_PEERS_MS, SHUTDOWN_REFUSE_MS,
-  SHUTDOWN_STORAGE_MS, shutdownStep,
+  checkShutdownBudget, closeAfterFailedStart, raftNodeClosingSteps, SHUTDOWN_HANDOVER_MS_MAX,
+  SHUTDOWN_LABEL_MS, SHUTDOWN_LEAVE_MS, SHUTDOWN_REFUSE_MS, shutdownStep,
 } from '../runtime/shutdown-budget.js';
 import { FsSync } from '../storage/fs-sync.js';
 import { PodWal } from '../storage/pod-wal.js';
@@ -272,17 +271,12 @@ export async function startQueueNode(cfg: NodeConfig, logger: Logger, metrics: M
       logger.info({ left: hosted.size === 0, still: [...hosted.keys()] },
         'leaving the partitions before exiting');
     }),
-    shutdownStep('close the HTTP server', SHUTDOWN_HTTP_MS, async () => {
+    ...raftNodeClosingSteps({ host, transport, peers, http: async (timeoutMs) => {
       clearInterval(retireTimer);
-      await closeServer(server.server, SHUTDOWN_HTTP_MS - 500);
+      await closeServer(server.server, timeoutMs);
       await closeApp();
       await nodeForwarding.close();
-    }),
-    shutdownStep('close the Raft logs (fsync)', SHUTDOWN_STORAGE_MS, () => host.close()),
-    shutdownStep('close peer connections', SHUTDOWN_PEERS_MS, async () => {
-      await transport.close();
-      await peers.close();
-    }),
+    } }),
   ]);
   return {
     server, hosted,

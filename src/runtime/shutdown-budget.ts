@@ -32,6 +32,28 @@ export function shutdownStep(name: string, timeoutMs: number, run: () => Promise
   return { name, timeoutMs, run: async () => { await run(); } };
 }
 
+/** What a Raft node (lock, queue) closes last, in this order. */
+export interface RaftNodeClosers {
+  /** Closes the HTTP server and what serves it (app, forwarding); bounded by SHUTDOWN_HTTP_MS
+   * less a margin, which it is handed. */
+  readonly http: (timeoutMs: number) => Promise<void>;
+  readonly host: { close(): Promise<void> };
+  readonly transport: { close(): Promise<void> };
+  readonly peers: { close(): Promise<void> };
+}
+
+/** The last three steps of a Raft node's shutdown: HTTP, the Raft logs (fsync), peers. */
+export function raftNodeClosingSteps(c: RaftNodeClosers): ShutdownStep[] {
+  return [
+    shutdownStep('close the HTTP server', SHUTDOWN_HTTP_MS, () => c.http(SHUTDOWN_HTTP_MS - 500)),
+    shutdownStep('close the Raft logs (fsync)', SHUTDOWN_STORAGE_MS, () => c.host.close()),
+    shutdownStep('close peer connections', SHUTDOWN_PEERS_MS, async () => {
+      await c.transport.close();
+      await c.peers.close();
+    }),
+  ];
+}
+
 /** Checks that a node's steps fit in the overall deadline (a bug otherwise). */
 export function checkShutdownBudget(steps: readonly ShutdownStep[]): readonly ShutdownStep[] {
   const total = steps.reduce((sum, s) => sum + s.timeoutMs, 0);

@@ -87,6 +87,17 @@ interface InboundSnapshot {
 
 const EMPTY = new Uint8Array(0);
 
+/** How many of a Ready's committed entries lie before the entries it persists: those are
+ * durable here already (an earlier Ready wrote them), so a leader may apply them while this
+ * Ready is written. */
+export function committedBeforeWrite(rd: Ready): number {
+  const first = rd.entries[0]?.index;
+  if (first === undefined) return rd.committed.length;
+  let n = 0;
+  while (n < rd.committed.length && (rd.committed[n]?.index ?? Infinity) < first) n++;
+  return n;
+}
+
 export class RaftNode {
   readonly id: NodeId;
   private readonly opts: RaftOptions;

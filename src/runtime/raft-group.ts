@@ -16,7 +16,9 @@ import {
   DsyncError, IndeterminateError, InvalidArgumentError, NotLeaderError, TimeoutError,
   UnavailableError,
 } from '../errors.js';
-import { RaftNode, parseRaftOptions, type RaftOptions } from '../raft/raft.js';
+import {
+  committedBeforeWrite, RaftNode, parseRaftOptions, type RaftOptions,
+} from '../raft/raft.js';
 import { seededRand } from '../raft/rand.js';
 import type {
   ClusterConfig, Entry, HardState, Message, NodeId, Ready, Role, Snapshot,
@@ -616,7 +618,7 @@ export class RaftGroup {
     // Only a leader: its proposers wait for the apply. A follower's ack leaves when its write
     // is done, and an apply running then (a large entry) would hold the ack back.
     const eager = rd.snapshot === null && this.role === 'leader';
-    const early = eager ? persistedBefore(rd) : 0;
+    const early = eager ? committedBeforeWrite(rd) : 0;
     const persisting = this.persist(rd);
     try {
       for (let i = 0; i < early; i++) this.applyEntry(at(rd.committed, i));
@@ -807,16 +809,6 @@ export class RaftGroup {
       this.snapshotting = false;
     }
   }
-}
-
-/** How many of a Ready's committed entries lie before the entries it persists: those are
- * durable here already (an earlier Ready wrote them), so they may apply before this write. */
-function persistedBefore(rd: Ready): number {
-  const first = rd.entries[0]?.index;
-  if (first === undefined) return rd.committed.length;
-  let n = 0;
-  while (n < rd.committed.length && at(rd.committed, n).index < first) n++;
-  return n;
 }
 
 function at<T>(xs: readonly T[], i: number): T {

@@ -12,7 +12,7 @@
 // the RaftNode class is a parameter, so planted-bug variants run here too (sim-mutants).
 
 import { DsyncError } from '../../src/errors.js';
-import { RaftNode, describeMessage } from '../../src/raft/raft.js';
+import { committedBeforeWrite, RaftNode, describeMessage } from '../../src/raft/raft.js';
 import type { RaftInit, RaftOptions } from '../../src/raft/raft.js';
 import { quorumSize } from '../../src/raft/quorum.js';
 import { seededRand } from '../../src/raft/rand.js';
@@ -371,7 +371,7 @@ export class ClusterSim {
       }
       const writes = rd.entries.length > 0 || rd.snapshot !== null || rd.hardState !== null;
       if (writes && this.chance(this.world.disk.slowWriteRate)) {
-        const applied = rd.snapshot === null ? persistedBefore(rd) : 0;
+        const applied = rd.snapshot === null ? committedBeforeWrite(rd) : 0;
         this.applyCommitted(n, rd.committed.slice(0, applied));
         n.writing = { rd, doneAt: this.now + this.rand.int(1, this.world.disk.maxWriteSteps + 1),
           applied };
@@ -871,12 +871,3 @@ export function runSeed(world: SimWorld, trace?: (line: string) => void,
   return new ClusterSim(world, trace, machine, raftNode).run();
 }
 
-/** How many of a Ready's committed entries lie before the entries it persists (the runtime's
- * rule: those may apply before the write). */
-function persistedBefore(rd: Ready): number {
-  const first = rd.entries[0]?.index;
-  if (first === undefined) return rd.committed.length;
-  let n = 0;
-  while (n < rd.committed.length && (rd.committed[n]?.index ?? Infinity) < first) n++;
-  return n;
-}
